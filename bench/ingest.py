@@ -1,0 +1,191 @@
+"""Benchmark: the ingest path against FastWARC alone, on the same WARC.gz files.
+
+Generates a WARC-only sample crawl (``--docs``, default 50,000), then measures, each in its
+own process so peak memory is per contender:
+
+- ``fastwarc``: FastWARC iterating every file in one process, parsing HTTP headers and
+  reading each 200 text response body (the floor for any WARC ingest);
+- ``readers``: llmlake's record reader (:mod:`etl.readers`) in one process, without Spark:
+  decoding, ids, skip counting, quarantine checks;
+- ``spark``: the full ``llmlake etl ingest`` (Spark ``mapInArrow`` parse, staging, Delta
+  MERGE into bronze, reports) on ``local[*]``, from a cold lake.
+
+It prints records/s, records/s per core, the ratio to FastWARC and the peak resident memory
+of each process tree, and writes ``bench/results/ingest.json``.
+
+Example::
+
+    python bench/ingest.py --docs 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_corpus(out: Path, docs: int, seed: int) -> Path:
+    marker = out / f".complete-{docs}-{seed}"
+    if marker.exists():
+        return out
+    from etl import sample
+    from llmlake.config import params_from_dict
+
+    shutil.rmtree(out, ignore_errors=True)
+    params = params_from_dict({"sample": {
+        "out": str(out), "docs": docs, "seed": seed, "wet_share": 0.0, "jsonl_share": 0.0,
+        "parquet_share": 0.0, "docs_per_shard": 5000,
+    }})
+    sample.run(params)
+    marker.touch()
+    return out
+
+
+def run_fastwarc(files: list[str]) -> dict:
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    records = kept = 0
+    for path in files:
+        for record in ArchiveIterator(path, record_types=WarcRecordType.response,
+                                      parse_http=True):
+            records += 1
+            if record.http_headers.status_code == 200:
+                mime = (record.http_content_type or "").split(";")[0]
+                if mime.startswith("text/"):
+                    record.reader.read()
+                    kept += 1
+    return {"records": records, "documents": kept}
+
+
+def run_readers(files: list[str]) -> dict:
+    from etl.readers import ReaderOptions, read_file
+
+    docs = other = 0
+    for path in files:
+        for row in read_file(path, "warc", ReaderOptions()):
+            if row["kind"] == "doc":
+                docs += 1
+            else:
+                other += row.get("count") or 1
+    return {"documents": docs, "other_rows": other}
+
+
+def run_spark(files: list[str], lake: Path) -> dict:
+    from etl import ingest
+    from llmlake.config import params_from_dict
+
+    shutil.rmtree(lake, ignore_errors=True)
+    params = params_from_dict({
+        "lake": {"root": str(lake / "lake"), "reports": str(lake / "reports")},
+        "spark": {"master": "local[*]", "shuffle_partitions": os.cpu_count() or 2,
+                  "log_level": "ERROR"},
+        "ingest": {"sources": files},
+    })
+    from llmlake.spark import get_spark
+
+    get_spark(params.spark)  # session start-up is not part of the ingest path
+    started = time.perf_counter()
+    report = ingest.run(params)
+    return {"documents": report["records"]["documents"], "written": report["records"]["written"],
+            "inner_seconds": time.perf_counter() - started}
+
+
+def child(kind: str, files: list[str], lake: str) -> None:
+    started = time.perf_counter()
+    if kind == "fastwarc":
+        result = run_fastwarc(files)
+    elif kind == "readers":
+        result = run_readers(files)
+    else:
+        result = run_spark(files, Path(lake))
+    result["seconds"] = result.pop("inner_seconds", time.perf_counter() - started)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def tree_rss(proc) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        # A worker can exit between listing and reading.
+        with contextlib.suppress(Exception):
+            total += p.memory_info().rss
+    return total
+
+
+def measure(kind: str, files: list[str], lake: Path) -> dict:
+    """Run one contender in a subprocess, sampling the RSS of its whole process tree."""
+    import psutil
+
+    cmd = [sys.executable, __file__, "--child", kind, "--lake", str(lake), *files]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    ps, peak, done = psutil.Process(proc.pid), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss(ps))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode:
+        raise SystemExit(f"{kind} failed with exit code {proc.returncode}")
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    result["peak_rss_mb"] = round(peak[0] / 2**20)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
+    parser.add_argument("--child", default=None)
+    parser.add_argument("--lake", default="")
+    parser.add_argument("files", nargs="*")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.files, args.lake)
+        return
+    work = Path(args.work)
+    corpus = make_corpus(work / f"warc-{args.docs}", args.docs, args.seed)
+    files = sorted(str(p) for p in (corpus / "warc").glob("*.warc.gz"))
+    size_mb = sum(Path(f).stat().st_size for f in files) / 2**20
+    cores = os.cpu_count() or 1
+    results = {k: measure(k, files, work / "lake") for k in ("fastwarc", "readers", "spark")}
+    base = results["fastwarc"]["records"] / results["fastwarc"]["seconds"]
+    print(f"\n{len(files)} WARC.gz files, {size_mb:.0f} MB, {args.docs} documents, {cores} cores")
+    print(f"{'contender':<10} {'records/s':>10} {'per core':>10} {'vs fastwarc':>12} {'peak MB':>8}")
+    for name, r in results.items():
+        # Every contender reads the same response records; the FastWARC run counts them.
+        rate = results["fastwarc"]["records"] / r["seconds"]
+        per_core = rate / (1 if name != "spark" else cores)
+        r.update(records_per_s=round(rate), records_per_s_per_core=round(per_core),
+                 ratio_vs_fastwarc=round(rate / base, 3))
+        print(f"{name:<10} {rate:>10.0f} {per_core:>10.0f} {rate / base:>12.3f} "
+              f"{r['peak_rss_mb']:>8}")
+    out = ROOT / "bench" / "results" / "ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "docs": args.docs, "files": len(files), "input_mb": round(size_mb, 1), "cores": cores,
+        "machine": platform.machine(), "python": platform.python_version(), "results": results,
+    }, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""llmlake core: CLI, typed params, Spark+Delta session, lake paths, logging."""

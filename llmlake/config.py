@@ -1,0 +1,217 @@
+"""Typed, strict configuration: one frozen dataclass per ``params.yaml`` section.
+
+``load_params`` reads the YAML file, applies ``--set section.key=value`` overrides and
+builds :class:`Params`. Unknown sections or keys and values of the wrong type are rejected
+with a :class:`ConfigError` naming the key and the expected type, so a typo in
+``params.yaml`` fails loudly instead of silently falling back to a default.
+
+Example::
+
+    >>> from llmlake.config import load_params
+    >>> p = load_params("params.yaml", overrides=["sample.docs=200"])
+    >>> p.sample.docs
+    200
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file or override that does not match the schema."""
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    root: str = "lake"
+    reports: str = "reports"
+    artifacts: str = "artifacts"
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str = "local[*]"
+    app_name: str = "llmlake"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    ui: bool = False
+    log_level: str = "WARN"
+    # Extra ``spark.*`` settings passed through unchanged (e.g. S3 credentials providers).
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    out: str = "data/raw/sample"
+    docs: int = 3000
+    seed: int = 1234
+    # Share of documents written to each format; the rest of the shards are WARC.gz.
+    wet_share: float = 0.15
+    jsonl_share: float = 0.15
+    parquet_share: float = 0.10
+    docs_per_shard: int = 1000
+    # Planted defects, as the share of documents that carry each one.
+    exact_dup_rate: float = 0.05
+    near_dup_rate: float = 0.05
+    spam_rate: float = 0.03
+    repeated_rate: float = 0.03
+    short_rate: float = 0.03
+    foreign_rate: float = 0.06
+    pii_rate: float = 0.10
+    broken_html_rate: float = 0.03
+    bad_charset_rate: float = 0.03
+    # Corrupt records planted per kind (truncated gzip, bad WARC header, bad JSONL line).
+    corrupt_per_kind: int = 2
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    sources: list[str] = field(default_factory=lambda: [
+        "data/raw/sample/warc", "data/raw/sample/wet", "data/raw/sample/jsonl",
+        "data/raw/sample/parquet",
+    ])
+    # Field names in JSONL objects and Parquet columns.
+    text_field: str = "text"
+    id_field: str = "id"
+    url_field: str = "url"
+    time_field: str = "fetched_at"
+    # Records larger than this are quarantined instead of written (protects the workers).
+    max_record_bytes: int = 4_000_000
+    # Records per Arrow batch handed back from the Python parser to the JVM.
+    batch_rows: int = 2000
+    payload_chars: int = 2000
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    bronze_min_rows: int = 100
+    content_types: list[str] = field(default_factory=lambda: ["text/html", "text/plain"])
+
+
+@dataclass(frozen=True)
+class Params:
+    lake: LakeConfig = field(default_factory=LakeConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+        for arg in typing.get_args(tp):
+            if arg is not type(None):
+                try:
+                    return _coerce(key, value, arg)
+                except ConfigError:
+                    pass
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list of {_type_name(item)}, got {value!r}")
+        return [_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        kt, vt = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {_coerce(key, k, kt): _coerce(f"{key}.{k}", v, vt) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"{prefix}.{unknown[0]}: unknown key (known keys: {known})".lstrip("."))
+    kwargs = {}
+    for name, value in raw.items():
+        tp = hints[name]
+        key = f"{prefix}.{name}".lstrip(".")
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, key)
+        else:
+            kwargs[name] = _coerce(key, value, tp)
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``section.key=value`` into the key path and a YAML-typed value."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected section.key=value")
+    key, _, raw = text.partition("=")
+    path = [p for p in key.strip().split(".") if p]
+    if len(path) < 2:
+        raise ConfigError(f"--set {text!r}: key must be section.key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value is not valid YAML ({exc})") from exc
+    return path, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {text!r}: {part} is not a section")
+        node[path[-1]] = value
+    return raw
+
+
+def params_from_dict(raw: dict[str, Any]) -> Params:
+    return _build(Params, raw, "")
+
+
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Read ``path`` (missing file means all defaults), apply overrides, validate."""
+    path = Path(path)
+    raw: Any = {}
+    if path.exists():
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    elif str(path) != "params.yaml":
+        raise ConfigError(f"{path}: params file not found")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections")
+    return params_from_dict(apply_overrides(raw, list(overrides or [])))
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)

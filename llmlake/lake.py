@@ -1,0 +1,73 @@
+"""Lake layout: where every table, report and lineage record lives.
+
+Paths are written here once; stages ask for ``Lake(params.lake).table("bronze/documents")``
+instead of joining strings. Reports are small JSON files under ``reports/`` that DVC tracks
+as metrics; lineage files under ``reports/lineage/`` record the Delta version a stage wrote.
+
+Example::
+
+    >>> from llmlake.config import LakeConfig
+    >>> Lake(LakeConfig(root="lake")).table("bronze/documents")
+    'lake/bronze/documents'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from llmlake.config import LakeConfig
+
+TABLES = (
+    "bronze/documents",
+    "quarantine/records",
+    "silver/documents",
+    "gold/documents",
+    "gold/sequences",
+    "ops/requests",
+    "ops/feedback",
+)
+
+
+@dataclass(frozen=True)
+class Lake:
+    config: LakeConfig
+
+    def table(self, name: str) -> str:
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r}; known tables: {', '.join(TABLES)}")
+        root = self.config.root.rstrip("/")
+        return f"{root}/{name}"
+
+    def report(self, name: str) -> Path:
+        return Path(self.config.reports) / name
+
+    def lineage(self, stage: str) -> Path:
+        return Path(self.config.reports) / "lineage" / f"{stage}.json"
+
+    def write_report(self, name: str, data: dict[str, Any]) -> Path:
+        return write_json(self.report(name), data)
+
+    def write_lineage(self, stage: str, tables: dict[str, dict[str, Any]], **extra: Any) -> Path:
+        record = {"stage": stage, "written_at": utc_now(), "tables": tables, **extra}
+        return write_json(self.lineage(stage), record)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write JSON atomically so a killed stage never leaves half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,53 @@
+"""Logging and progress for long-running stages.
+
+``get_logger(__name__)`` gives a logger that writes ``time level name: message`` lines to
+stderr; ``progress(iterable, ...)`` wraps tqdm so long loops show a bar on a terminal and
+periodic log lines when the output is not a terminal (CI, ``dvc repro`` logs).
+
+Example::
+
+    >>> for _ in progress(range(3), desc="demo", total=3):
+    ...     pass
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_CONFIGURED = False
+
+
+def get_logger(name: str) -> logging.Logger:
+    global _CONFIGURED
+    if not _CONFIGURED:
+        logging.basicConfig(
+            level=os.environ.get("LLMLAKE_LOG_LEVEL", "INFO"),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+            stream=sys.stderr,
+        )
+        _CONFIGURED = True
+    return logging.getLogger(name)
+
+
+def progress(
+    iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it"
+) -> Iterator[T]:
+    from tqdm import tqdm
+
+    interactive = sys.stderr.isatty()
+    yield from tqdm(
+        iterable,
+        desc=desc,
+        total=total,
+        unit=unit,
+        disable=None if interactive else False,
+        mininterval=0.5 if interactive else 10.0,
+        file=sys.stderr,
+    )

@@ -1,0 +1,96 @@
+"""The one place a SparkSession with Delta Lake is built.
+
+Locally, ``delta-spark``'s ``configure_spark_with_delta_pip`` asks Spark to fetch the Delta
+jars from Maven Central on first use (cached in the Ivy cache after). On a cluster, submit
+with ``--packages io.delta:delta-spark_<spark>_2.13:<delta>`` and the session found by
+``getOrCreate`` is reused unchanged.
+
+Example::
+
+    >>> from llmlake.config import SparkConfig
+    >>> spark = get_spark(SparkConfig(master="local[2]"))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from llmlake.config import SparkConfig
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DELTA_HINT = (
+    "Spark could not load Delta Lake. Locally the Delta jars are fetched from Maven Central "
+    "on first use and cached in ~/.ivy2*; without network access, copy that cache from a "
+    "machine that has it, or set spark.conf 'spark.jars' in params.yaml to local "
+    "delta-spark and delta-storage jars (same versions as the delta-spark Python package)."
+)
+
+
+class SparkSetupError(RuntimeError):
+    """Spark or the Delta jars could not be started or fetched."""
+
+
+def _running_under_submit() -> bool:
+    # spark-submit starts the JVM first and hands Python a gateway; don't reconfigure it.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(config: SparkConfig) -> SparkSession:
+    from delta import configure_spark_with_delta_pip
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(config.app_name)
+    settings = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
+        "spark.ui.enabled": str(config.ui).lower(),
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Small local tables: many snapshot partitions only cost scheduling time.
+        "spark.databricks.delta.snapshotPartitions": str(max(2, config.shuffle_partitions)),
+        "spark.sql.session.timeZone": "UTC",
+        **config.conf,
+    }
+    if not _running_under_submit():
+        # Python workers must use this interpreter (and its packages), not the system one.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.master(config.master)
+        settings["spark.driver.memory"] = config.driver_memory
+        settings.setdefault("spark.ui.showConsoleProgress", "false")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    if not _running_under_submit() and "spark.jars" not in config.conf:
+        builder = configure_spark_with_delta_pip(builder)
+    try:
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel(config.log_level)
+        if not _delta_loaded(spark):
+            raise SparkSetupError(DELTA_HINT)
+    except SparkSetupError:
+        raise
+    except Exception as exc:
+        raise SparkSetupError(f"{DELTA_HINT}\nUnderlying error: {exc}") from exc
+    return spark
+
+
+def _delta_loaded(spark: SparkSession) -> bool:
+    # py4j resolves a missing class to a JavaPackage, which is not callable.
+    try:
+        spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(spark._jsparkSession, "/nonexistent")
+    except TypeError:
+        return False
+    return True
+
+
+def delta_version(spark: SparkSession, path: str) -> int | None:
+    """Latest committed version of the Delta table at ``path`` (None if there is none)."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    return int(row["version"]) if row else None

@@ -1,0 +1,4 @@
+"""Monitoring: text descriptors, Evidently drift reports, the retraining trigger.
+
+Empty until the monitoring stage lands.
+"""
