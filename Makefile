@@ -26,7 +26,10 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 setup: $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	@# --python only when creating: naming another path to the same interpreter would
+	@# make uv rebuild an existing environment.
+	@if [ -x $(BIN)/python ]; then $(UV) sync --frozen; \
+	else $(UV) sync --frozen --python $(PYTHON); fi
 
 demo: setup
 	$(BIN)/dvc repro
@@ -41,7 +44,7 @@ lint: setup
 audit: setup
 	$(UV) export --frozen --no-emit-project --no-hashes --format requirements.txt \
 		--output-file $(TOOLS)/requirements.txt --quiet
-	$(BIN)/pip-audit --disable-pip --no-deps --requirement $(TOOLS)/requirements.txt
+	$(BIN)/pip-audit --strict --disable-pip --no-deps --requirement $(TOOLS)/requirements.txt
 
 bench: setup
 	$(BIN)/python bench/ingest.py

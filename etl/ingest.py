@@ -29,6 +29,7 @@ from etl.readers import ReaderOptions, detect_format, read_file, sniff_format
 from llmlake.config import IngestConfig, Params
 from llmlake.lake import Lake
 from llmlake.log import get_logger
+from llmlake.tables import insert_new, merge_quarantine, pick_new, table_state
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,7 +39,6 @@ log = get_logger(__name__)
 
 BRONZE_COLUMNS = ["doc_id", "source", "url", "fetched_at", "content_type", "raw",
                   "ingest_batch", "origin"]
-QUARANTINE_COLUMNS = ["origin", "stage", "reason", "payload", "ingest_batch", "quarantined_at"]
 PARSED_DDL = ("kind string, doc_id string, source string, url string, fetched_at timestamp, "
               "content_type string, raw string, origin string, reason string, payload string, "
               "count long")
@@ -181,80 +181,6 @@ def summarize(staged: DataFrame) -> dict[str, Counter]:
     return out
 
 
-def pick_new(spark: SparkSession, path: str, keys: DataFrame, key: str, tie: str
-             ) -> tuple[DataFrame, int, int]:
-    """Choose one row per new key, working on the key columns only (no payload shuffle).
-
-    ``keys`` has the columns ``key`` and ``tie``; among rows with the same key the smallest
-    ``tie`` wins, and keys already in the Delta table at ``path`` are dropped. Returns the
-    chosen (key, tie) pairs (cached), their count and the number of distinct keys in the batch.
-    """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
-    chosen = keys.groupBy(key).agg(F.min(tie).alias(tie))
-    distinct = chosen.count()
-    if DeltaTable.isDeltaTable(spark, path):
-        existing = spark.read.format("delta").load(path).select(key)
-        chosen = chosen.join(existing, key, "left_anti")
-    chosen = chosen.cache()
-    return chosen, chosen.count(), distinct
-
-
-def insert_new(spark: SparkSession, path: str, rows: DataFrame, chosen: DataFrame,
-               key: str) -> None:
-    """Insert the chosen rows: a plain write for a new table, else an insert-only MERGE.
-
-    The MERGE (rather than an append) keeps the table free of duplicate keys even if
-    another ingest commits the same documents between our anti-join and our write.
-    """
-    from delta.tables import DeltaTable
-
-    new = rows.join(chosen, chosen.columns, "left_semi")
-    if not DeltaTable.isDeltaTable(spark, path):
-        new.write.format("delta").mode("append").save(path)
-        return
-    (DeltaTable.forPath(spark, path).alias("t").merge(new.alias("s"), f"t.{key} = s.{key}")
-     .whenNotMatchedInsertAll().execute())
-
-
-def write_quarantine(spark: SparkSession, path: str, staged: DataFrame, batch: str) -> int:
-    """MERGE quarantine rows keyed by (origin, stage, reason); returns rows inserted.
-
-    Quarantine rows are few, so they are de-duplicated and anti-joined whole.
-    """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
-    keys = ["origin", "stage", "reason"]
-    rows = (staged.filter("kind = 'quarantine'")
-            .select("origin", F.lit("ingest").alias("stage"), "reason", "payload",
-                    F.lit(batch).alias("ingest_batch"),
-                    F.current_timestamp().alias("quarantined_at"))
-            .dropDuplicates(keys))
-    exists = DeltaTable.isDeltaTable(spark, path)
-    if exists:
-        rows = rows.join(spark.read.format("delta").load(path).select(*keys), keys, "left_anti")
-    rows = rows.cache()
-    n = rows.count()
-    if n and not exists:
-        rows.write.format("delta").mode("append").save(path)
-    elif n:
-        cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
-         .whenNotMatchedInsertAll().execute())
-    rows.unpersist()
-    return n
-
-
-def table_state(spark: SparkSession, path: str) -> dict[str, Any]:
-    from llmlake.spark import delta_version
-
-    version = delta_version(spark, path)
-    rows = spark.read.format("delta").load(path).count() if version is not None else 0
-    return {"path": path, "version": version, "rows": rows}
-
-
 def run(params: Params) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
@@ -287,7 +213,10 @@ def run(params: Params) -> dict[str, Any]:
     chosen.unpersist()
     log.info("bronze: %d new documents (%d already present)", written, distinct_docs - written)
 
-    quarantined = write_quarantine(spark, lake.table("quarantine/records"), staged, batch)
+    quarantine = (staged.filter("kind = 'quarantine'")
+                  .select("origin", F.lit("ingest").alias("stage"), "reason", "payload",
+                          F.lit(None).cast("string").alias("doc_id"), F.lit(batch).alias("batch")))
+    quarantined = merge_quarantine(spark, lake.table("quarantine/records"), quarantine)
     report = _report(spark, lake, batch, files, empty, counts, distinct_docs, written,
                      quarantined, time.time() - started)
     return report

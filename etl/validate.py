@@ -1,14 +1,13 @@
 """Validate lake tables against the Great Expectations suites under ``expectations/``.
 
-This module owns the validation stage for every lake table:
+This module owns the validation stage for every lake table registered in
+:mod:`etl.suites` (``SUITES``: table key -> lake table, suite file, suite parameters):
 
-* ``SUITES``: the registry from a table key (``"bronze"``) to its lake table, its suite
-  file and a function that turns :class:`~llmlake.config.Params` into the suite parameter
-  values (the ``{"$PARAMETER": name}`` placeholders in the suite JSON). Later stages add a
-  :class:`TableSuite` here instead of writing another runner.
 * ``validate_dataframe``: the pure core. It validates one DataFrame with one suite in an
   ephemeral GX context and returns a :class:`ValidationSummary`; optionally it builds GX
-  data docs into a folder.
+  data docs into a folder. An expectation whose ``meta`` has ``"skip_if_empty": name`` is
+  left out (and listed as skipped) when the suite parameter ``name`` is an empty list, for
+  settings where empty means "no restriction".
 * ``run(params, table)``: reads the Delta table, validates it, prints one line per
   expectation, writes ``reports/validate_<table>.json`` and data docs under
   ``reports/gx/<table>/``, and returns whether the suite passed.
@@ -16,6 +15,7 @@ This module owns the validation stage for every lake table:
 Example::
 
     llmlake validate bronze
+    llmlake validate silver
     spark-submit etl/validate.py bronze --set validate.bronze_min_rows=10
 
     >>> from llmlake.config import Params
@@ -31,11 +31,12 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from etl.suites import SUITES, TableSuite, table_suite
 from llmlake.config import Params
 from llmlake.lake import Lake, utc_now
 from llmlake.submit import submit_main
@@ -49,43 +50,15 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
     from pyspark.sql import DataFrame
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
 DOCS_SITE = "llmlake"
+# Columns whose values never go into reports (document text may hold PII).
+PRIVATE_COLUMNS = frozenset({"text", "raw"})
 # How many unexpected values a failure line shows; GX keeps up to 20 per expectation.
 SAMPLE_VALUES = 5
 # Expectation kwargs that say where an expectation looks, not what it expects.
 _NOT_EXPECTED = frozenset({"batch_id", "column"})
-
-
-@dataclass(frozen=True)
-class TableSuite:
-    """How to validate one lake table: where it lives, its suite, its suite parameters."""
-
-    table: str
-    suite_file: str
-    parameters: Callable[[Params], dict[str, Any]]
-
-    @property
-    def suite_path(self) -> Path:
-        return SUITES_DIR / self.suite_file
-
-
-def _bronze_parameters(params: Params) -> dict[str, Any]:
-    v = params.validate
-    return {"bronze_min_rows": v.bronze_min_rows, "content_types": list(v.content_types)}
-
-
-SUITES: dict[str, TableSuite] = {
-    "bronze": TableSuite("bronze/documents", "bronze_documents.json", _bronze_parameters),
-}
-
-
-def table_suite(table: str) -> TableSuite:
-    try:
-        return SUITES[table]
-    except KeyError:
-        known = ", ".join(sorted(SUITES))
-        raise ValueError(f"no suite registered for table {table!r}; known: {known}") from None
+# Expectation meta key naming a list suite parameter whose emptiness skips the expectation.
+SKIP_IF_EMPTY = "skip_if_empty"
 
 
 @dataclass(frozen=True)
@@ -117,6 +90,8 @@ class ValidationSummary:
     failed: int
     outcomes: tuple[ExpectationOutcome, ...]
     data_docs_index: str | None = None
+    # "type [column]: why" of each expectation left out by skip_if_empty.
+    skipped: tuple[str, ...] = ()
 
     @property
     def failures(self) -> tuple[ExpectationOutcome, ...]:
@@ -175,6 +150,7 @@ def validate_dataframe(
     missing = sorted(set(suite.suite_parameter_options) - set(parameters))
     if missing:
         raise ValueError(f"{suite_path}: suite parameters not supplied: {', '.join(missing)}")
+    skipped = _skip_expectations(suite, parameters)
     context = _ephemeral_context(data_docs_dir)
     batch = (
         context.data_sources.add_spark(name="lake")
@@ -197,9 +173,25 @@ def validate_dataframe(
         batch_parameters={"dataframe": df}, expectation_parameters=dict(parameters)
     )
     (suite_result,) = result.run_results.values()
-    if data_docs_dir is None:
-        return summarize(suite_result)
-    return summarize(suite_result, str(Path(data_docs_dir) / "index.html"))
+    index = None if data_docs_dir is None else str(Path(data_docs_dir) / "index.html")
+    return summarize(suite_result, index, skipped)
+
+
+def _skip_expectations(suite: ExpectationSuite, parameters: Mapping[str, Any]) -> tuple[str, ...]:
+    """Drop the expectations whose ``skip_if_empty`` parameter is empty; describe them."""
+    kept, skipped = [], []
+    for expectation in suite.expectations:
+        name = (expectation.meta or {}).get(SKIP_IF_EMPTY)
+        if name is not None and name not in parameters:
+            raise ValueError(f"{suite.name}: {SKIP_IF_EMPTY} names unknown parameter {name!r}")
+        if name is None or parameters[name]:
+            kept.append(expectation)
+            continue
+        column = getattr(expectation, "column", None)
+        where = f" [{column}]" if column else ""
+        skipped.append(f"{expectation.expectation_type}{where}: suite parameter {name} is empty")
+    suite.expectations = kept
+    return tuple(skipped)
 
 
 def _ephemeral_context(data_docs_dir: str | Path | None) -> AbstractDataContext:
@@ -231,7 +223,9 @@ def _ephemeral_context(data_docs_dir: str | Path | None) -> AbstractDataContext:
 
 
 def summarize(
-    result: ExpectationSuiteValidationResult, data_docs_index: str | None = None
+    result: ExpectationSuiteValidationResult,
+    data_docs_index: str | None = None,
+    skipped: tuple[str, ...] = (),
 ) -> ValidationSummary:
     outcomes = tuple(_outcome(r) for r in result.results)
     return ValidationSummary(
@@ -241,6 +235,7 @@ def summarize(
         failed=sum(not o.success for o in outcomes),
         outcomes=outcomes,
         data_docs_index=data_docs_index,
+        skipped=skipped,
     )
 
 
@@ -250,6 +245,8 @@ def _outcome(r: ExpectationValidationResult) -> ExpectationOutcome:
     # Nulls say nothing beyond the count, and duplicates would repeat the same value.
     values = dict.fromkeys(v for v in res.get("partial_unexpected_list") or [] if v is not None)
     sample = tuple(_short(v, 60) for v in list(values)[:SAMPLE_VALUES])
+    if config.kwargs.get("column") in PRIVATE_COLUMNS:
+        sample = ()  # a failing PII check would otherwise copy the PII into the reports
     return ExpectationOutcome(
         success=bool(r.success),
         expectation=config.type,
@@ -257,7 +254,7 @@ def _outcome(r: ExpectationValidationResult) -> ExpectationOutcome:
         description=config.description or config.type,
         observed=_observed(res, sample, _exception_message(r.exception_info)),
         expected=", ".join(
-            f"{k}={_short(v, 80)}" for k, v in config.kwargs.items() if k not in _NOT_EXPECTED
+            f"{k}={_kwarg_text(k, v)}" for k, v in config.kwargs.items() if k not in _NOT_EXPECTED
         ),
         unexpected_count=res.get("unexpected_count"),
         unexpected_percent=res.get("unexpected_percent"),
@@ -281,6 +278,15 @@ def _observed(res: dict[str, Any], sample: tuple[str, ...], error: str | None) -
     if sample:
         text += f", e.g. {list(sample)}"
     return text
+
+
+def _kwarg_text(key: str, value: Any) -> str:
+    # A serialized Condition is a nested dict; its repr reads "drop_reason IS NULL".
+    if key == "row_condition" and isinstance(value, dict):
+        from great_expectations.expectations.row_conditions import deserialize_row_condition
+
+        return repr(deserialize_row_condition(value))
+    return _short(value, 80)
 
 
 def _exception_message(info: Any) -> str | None:
@@ -331,6 +337,8 @@ def _print_summary(
     print(f"validate {table}: {path} (Delta version {version}), suite {summary.suite}")
     for outcome in summary.outcomes:
         print(f"  {outcome.line()}")
+    for skipped in summary.skipped:
+        print(f"  SKIP {skipped}")
     verdict = "PASSED" if summary.success else "FAILED"
     print(
         f"validate {table}: {verdict}, {summary.evaluated - summary.failed}/{summary.evaluated}"
@@ -355,6 +363,7 @@ def _report(
         "success": summary.success,
         "statistics": summary.statistics(),
         "failed_expectations": [asdict(o) for o in summary.failures],
+        "skipped_expectations": list(summary.skipped),
         "data_docs": summary.data_docs_index,
         "seconds": round(seconds, 2),
         "validated_at": utc_now(),

@@ -81,8 +81,17 @@ def ingest(ctx: click.Context) -> None:
     stage.run(params_of(ctx))
 
 
+@etl.command()
+@click.pass_context
+def clean(ctx: click.Context) -> None:
+    """Extract, normalize, identify language, filter and redact: bronze to silver."""
+    from etl import clean as stage
+
+    stage.run(params_of(ctx))
+
+
 @cli.command()
-@click.argument("table", type=click.Choice(["bronze"]))
+@click.argument("table", type=click.Choice(["bronze", "silver"]))
 @click.pass_context
 def validate(ctx: click.Context, table: str) -> None:
     """Validate a lake table with its Great Expectations suite (exit 1 on failure)."""

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from llmlake.config_clean import CleanConfig
+
 
 class ConfigError(ValueError):
     """A params file or override that does not match the schema."""
@@ -94,6 +96,8 @@ class IngestConfig:
 class ValidateConfig:
     bronze_min_rows: int = 100
     content_types: list[str] = field(default_factory=lambda: ["text/html", "text/plain"])
+    silver_min_rows: int = 100  # silver/documents rows, kept and dropped
+    silver_min_kept: int = 1  # silver/documents rows with drop_reason NULL
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class Params:
     spark: SparkConfig = field(default_factory=SparkConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 
@@ -163,7 +168,10 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
             kwargs[name] = _build(tp, value, key)
         else:
             kwargs[name] = _coerce(key, value, tp)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:  # a dataclass's own check (__post_init__)
+        raise ConfigError(f"{prefix}.{exc}".lstrip(".") if prefix else str(exc)) from exc
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

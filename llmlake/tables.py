@@ -1,0 +1,117 @@
+"""Delta table I/O shared by the stages: insert-only MERGEs, quarantine, table state.
+
+Stages append documents keyed by ``doc_id`` and must be idempotent: re-running on the same
+input inserts nothing and commits no new version. :func:`pick_new` finds the new keys by
+shuffling key columns only, :func:`insert_new` writes them (plain write for a new table,
+insert-only MERGE otherwise), :func:`merge_quarantine` does the same for quarantine rows
+and :func:`table_state` reports a table's version and row count for lineage.
+
+Example::
+
+    >>> chosen, n_new, n_distinct = pick_new(spark, path, df.select("doc_id", "origin"),
+    ...                                      "doc_id", "origin")      # doctest: +SKIP
+    >>> insert_new(spark, path, df, chosen, "doc_id")                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+QUARANTINE_KEYS = ["origin", "stage", "reason"]
+QUARANTINE_COLUMNS = ["origin", "stage", "reason", "payload", "doc_id", "batch",
+                      "quarantined_at"]
+
+
+def pick_new(spark: SparkSession, path: str, keys: DataFrame, key: str, tie: str
+             ) -> tuple[DataFrame, int, int]:
+    """Choose one row per new key, working on the key columns only (no payload shuffle).
+
+    ``keys`` has the columns ``key`` and ``tie``; among rows with the same key the smallest
+    ``tie`` wins, and keys already in the Delta table at ``path`` are dropped. Returns the
+    chosen (key, tie) pairs (cached), their count and the number of distinct keys in the batch.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    chosen = keys.groupBy(key).agg(F.min(tie).alias(tie))
+    distinct = chosen.count()
+    if DeltaTable.isDeltaTable(spark, path):
+        existing = spark.read.format("delta").load(path).select(key)
+        chosen = chosen.join(existing, key, "left_anti")
+    chosen = chosen.cache()
+    return chosen, chosen.count(), distinct
+
+
+def insert_new(spark: SparkSession, path: str, rows: DataFrame, chosen: DataFrame,
+               key: str) -> None:
+    """Insert the chosen rows: a plain write for a new table, else an insert-only MERGE.
+
+    The MERGE (rather than an append) keeps the table free of duplicate keys even if
+    another ingest commits the same documents between our anti-join and our write.
+    """
+    from delta.tables import DeltaTable
+
+    new = rows.join(chosen, chosen.columns, "left_semi")
+    if not DeltaTable.isDeltaTable(spark, path):
+        new.write.format("delta").mode("append").save(path)
+        return
+    (DeltaTable.forPath(spark, path).alias("t").merge(new.alias("s"), f"t.{key} = s.{key}")
+     .whenNotMatchedInsertAll().execute())
+
+
+def merge_quarantine(spark: SparkSession, path: str, rows: DataFrame) -> int:
+    """MERGE quarantine rows keyed by (origin, stage, reason); returns rows inserted.
+
+    ``rows`` has ``origin, stage, reason, payload, doc_id, batch``; the time is added here.
+    Quarantine rows are few, so they are de-duplicated and anti-joined whole.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    keys = QUARANTINE_KEYS
+    rows = (rows.withColumn("quarantined_at", F.current_timestamp())
+            .select(*QUARANTINE_COLUMNS).dropDuplicates(keys))
+    exists = DeltaTable.isDeltaTable(spark, path)
+    if exists:
+        rows = rows.join(spark.read.format("delta").load(path).select(*keys), keys, "left_anti")
+    rows = rows.cache()
+    n = rows.count()
+    if n and not exists:
+        rows.write.format("delta").mode("append").save(path)
+    elif n:
+        cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
+         .whenNotMatchedInsertAll().execute())
+    rows.unpersist()
+    return n
+
+
+def table_state(spark: SparkSession, path: str) -> dict[str, Any]:
+    from llmlake.spark import delta_version
+
+    version = delta_version(spark, path)
+    rows = spark.read.format("delta").load(path).count() if version is not None else 0
+    return {"path": path, "version": version, "rows": rows}
+
+
+
+
+def resolve_quarantine(spark: SparkSession, path: str, stage: str, done: DataFrame) -> None:
+    """Delete a stage's quarantine rows for documents that have now gone through it.
+
+    A document quarantined by one run and processed by a later one would otherwise be
+    reported as both failed and done.
+    """
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return
+    table = DeltaTable.forPath(spark, path)
+    if table.toDF().filter(f"stage = '{stage}' AND doc_id IS NOT NULL").limit(1).count() == 0:
+        return
+    (table.alias("t").merge(done.select("doc_id").alias("s"),
+                            f"t.stage = '{stage}' AND t.doc_id = s.doc_id")
+     .whenMatchedDelete().execute())
