@@ -22,19 +22,17 @@ Example::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import emit, measure, write_results  # noqa: E402
 
 
 def make_corpus(out: Path, docs: int, seed: int) -> Path:
@@ -121,42 +119,12 @@ def child(kind: str, files: list[str], lake: str) -> None:
     else:
         result = run_spark(files, Path(lake))
     result["seconds"] = result.pop("inner_seconds", time.perf_counter() - started)
-    print("RESULT " + json.dumps(result), flush=True)
+    emit(result)
 
 
-def tree_rss(proc) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        # A worker can exit between listing and reading.
-        with contextlib.suppress(Exception):
-            total += p.memory_info().rss
-    return total
-
-
-def measure(kind: str, files: list[str], lake: Path) -> dict:
-    """Run one contender in a subprocess, sampling the RSS of its whole process tree."""
-    import psutil
-
+def contender(kind: str, files: list[str], lake: Path) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--lake", str(lake), *files]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    ps, peak, done = psutil.Process(proc.pid), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(ps))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, _ = proc.communicate()
-    done.set()
-    sampler.join()
-    if proc.returncode:
-        raise SystemExit(f"{kind} failed with exit code {proc.returncode}")
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
-    result["peak_rss_mb"] = round(peak[0] / 2**20)
-    return result
+    return measure(cmd, kind)
 
 
 def main() -> None:
@@ -176,7 +144,7 @@ def main() -> None:
     files = sorted(str(p) for p in (corpus / "warc").glob("*.warc.gz"))
     size_mb = sum(Path(f).stat().st_size for f in files) / 2**20
     cores = os.cpu_count() or 1
-    results = {k: measure(k, files, work / "lake") for k in ("fastwarc", "readers", "spark")}
+    results = {k: contender(k, files, work / "lake") for k in ("fastwarc", "readers", "spark")}
     base = results["fastwarc"]["records"] / results["fastwarc"]["seconds"]
     print(f"\n{len(files)} WARC.gz files, {size_mb:.0f} MB, {args.docs} documents, {cores} cores")
     print(f"{'contender':<10} {'records/s':>10} {'per core':>10} {'vs fastwarc':>12} {'peak MB':>8}")
@@ -191,12 +159,10 @@ def main() -> None:
     parse = results["spark"]["parse_seconds"][-1]
     print(f"{'spark parse only (mapInArrow, warm)':<36} {results['fastwarc']['records'] / parse:>8.0f}"
           f" records/s, {results['fastwarc']['records'] / parse / base / cores:.3f} of fastwarc per core")
-    out = ROOT / "bench" / "results" / "ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    out = write_results("ingest", {
         "docs": args.docs, "files": len(files), "input_mb": round(size_mb, 1), "cores": cores,
         "machine": platform.machine(), "python": platform.python_version(), "results": results,
-    }, indent=2) + "\n")
+    })
     print(f"wrote {out.relative_to(ROOT)}")
 
 

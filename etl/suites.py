@@ -1,9 +1,10 @@
 """The registry of lake tables that the validation stage (``etl/validate.py``) checks.
 
-``SUITES`` maps a table key (``"bronze"``, ``"silver"``) to a :class:`TableSuite`: the lake
-table, its Great Expectations suite file under ``expectations/`` and a function that turns
-:class:`~llmlake.config.Params` into the suite parameter values (the ``{"$PARAMETER": name}``
-placeholders in the suite JSON). A later stage adds its table here, not another runner.
+``SUITES`` maps a table key (``"bronze"``, ``"silver"``, ``"gold"``) to a
+:class:`TableSuite`: the lake table, its Great Expectations suite file under
+``expectations/`` and a function that turns :class:`~llmlake.config.Params` into the suite
+parameter values (the ``{"$PARAMETER": name}`` placeholders in the suite JSON). A later
+stage adds its table here, not another runner.
 
 Example::
 
@@ -12,6 +13,8 @@ Example::
     ['bronze_min_rows', 'content_types']
     >>> sorted(SUITES["silver"].parameters(Params()))
     ['drop_reasons', 'languages', 'silver_min_kept', 'silver_min_rows']
+    >>> SUITES["gold"].parameters(Params())["train_min_share"]
+    0.85
 """
 
 from __future__ import annotations
@@ -59,9 +62,39 @@ def _silver_parameters(params: Params) -> dict[str, Any]:
     }
 
 
+# The split names the dedup stage writes, in params order; each has a ratio in params.dedup.
+SPLITS = ("train", "val", "test")
+# Decimals kept of a share bound: r - tol in floats can land a hair above the exact share
+# (0.9 - 0.05 == 0.8500000000000001), which would fail a table that sits on the bound.
+_SHARE_DECIMALS = 9
+
+
+def _share(value: float) -> float:
+    return min(1.0, max(0.0, round(value, _SHARE_DECIMALS)))
+
+
+def _gold_parameters(params: Params) -> dict[str, Any]:
+    v = params.validate
+    tol = v.split_tolerance
+    if not 0.0 <= tol <= 1.0:
+        raise ValueError(f"validate.split_tolerance must be in [0, 1], got {tol}")
+    ratios = {s: getattr(params.dedup, s) for s in SPLITS}
+    values: dict[str, Any] = {"gold_min_rows": v.gold_min_rows}
+    for split, ratio in ratios.items():
+        # A split with ratio 0 gets no documents by design, so only the others must exist.
+        values[f"{split}_min_rows"] = 1 if ratio > 0 else 0
+        # GX's mostly is the least share of rows that meet an expectation: "split in [s]"
+        # with mostly r - tol is share >= r - tol; "split not in [s]" with mostly
+        # 1 - (r + tol) is share <= r + tol.
+        values[f"{split}_min_share"] = _share(ratio - tol)
+        values[f"not_{split}_min_share"] = _share(1.0 - (ratio + tol))
+    return values
+
+
 SUITES: dict[str, TableSuite] = {
     "bronze": TableSuite("bronze/documents", "bronze_documents.json", _bronze_parameters),
     "silver": TableSuite("silver/documents", "silver_documents.json", _silver_parameters),
+    "gold": TableSuite("gold/documents", "gold_documents.json", _gold_parameters),
 }
 
 

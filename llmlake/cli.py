@@ -90,8 +90,17 @@ def clean(ctx: click.Context) -> None:
     stage.run(params_of(ctx))
 
 
+@etl.command()
+@click.pass_context
+def dedup(ctx: click.Context) -> None:
+    """Exact and MinHash near-duplicate removal, clusters and splits: silver to gold."""
+    from etl import dedup as stage
+
+    stage.run(params_of(ctx))
+
+
 @cli.command()
-@click.argument("table", type=click.Choice(["bronze", "silver"]))
+@click.argument("table", type=click.Choice(["bronze", "silver", "gold"]))
 @click.pass_context
 def validate(ctx: click.Context, table: str) -> None:
     """Validate a lake table with its Great Expectations suite (exit 1 on failure)."""

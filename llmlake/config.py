@@ -93,11 +93,36 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class DedupConfig:
+    ngram: int = 5                 # word n-gram shingles
+    bands: int = 14                # LSH bands x rows = MinHash permutations (FineWeb: 14 x 8)
+    rows: int = 8
+    seed: int = 1
+    verify: bool = True            # check candidate pairs' exact Jaccard against threshold
+    threshold: float = 0.7
+    url_dedup: bool = False        # also treat documents with the same normalized URL as copies
+    train: float = 0.90            # split ratios, by hash of the survivor's doc_id
+    val: float = 0.05
+    test: float = 0.05
+
+    def __post_init__(self) -> None:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"train + val + test must be 1, got {total}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+
+
+@dataclass(frozen=True)
 class ValidateConfig:
     bronze_min_rows: int = 100
     content_types: list[str] = field(default_factory=lambda: ["text/html", "text/plain"])
     silver_min_rows: int = 100  # silver/documents rows, kept and dropped
     silver_min_kept: int = 1  # silver/documents rows with drop_reason NULL
+    gold_min_rows: int = 100  # gold/documents rows (dedup survivors)
+    # Largest allowed gap between a split's share of gold rows and its dedup ratio
+    # (absolute: 0.05 lets a 0.90 train split hold 85% to 95% of the rows).
+    split_tolerance: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,7 @@ class Params:
     sample: SampleConfig = field(default_factory=SampleConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 

@@ -28,6 +28,8 @@ TABLES = (
     "quarantine/records",
     "silver/documents",
     "gold/documents",
+    "gold/duplicates",
+    "gold/minhash",
     "gold/sequences",
     "ops/requests",
     "ops/feedback",

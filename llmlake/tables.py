@@ -115,3 +115,22 @@ def resolve_quarantine(spark: SparkSession, path: str, stage: str, done: DataFra
     (table.alias("t").merge(done.select("doc_id").alias("s"),
                             f"t.stage = '{stage}' AND t.doc_id = s.doc_id")
      .whenMatchedDelete().execute())
+
+
+def qualified(spark: SparkSession, path: str) -> str:
+    """The fully qualified form of a path (``file:/abs/...``), as SQL's delta.`...` needs."""
+    jpath = spark._jvm.org.apache.hadoop.fs.Path(path)
+    fs = jpath.getFileSystem(spark._jsc.hadoopConfiguration())
+    return fs.makeQualified(jpath).toString()
+
+
+def get_property(spark: SparkSession, path: str, key: str) -> str | None:
+    from delta.tables import DeltaTable
+
+    props = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
+    return props.get(key)
+
+
+def set_property(spark: SparkSession, path: str, key: str, value: str) -> None:
+    spark.sql(f"ALTER TABLE delta.`{qualified(spark, path)}` "
+              f"SET TBLPROPERTIES ('{key}' = '{value}')")

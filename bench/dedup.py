@@ -1,0 +1,435 @@
+"""Benchmark: the dedup stage against datatrove's MinHash pipeline, in speed and pair accuracy.
+
+Generates the project's sample crawl (``--docs`` documents, default 100,000, seed 7, no
+corrupt records; cached under ``bench/work/``) and takes the plain text of every document
+from its ``truth.jsonl``, so dedup is measured alone (no ingest, no clean) and every
+contender sees exactly the same texts. The generator's duplicate ``cluster`` of each
+document is the ground truth: every pair of documents in the same cluster is a duplicate
+pair (exact and near copies alike, whatever else the generator planted in them). Each
+contender runs in its own process, so peak memory (of the whole process tree) is its own:
+
+- ``ours``: :func:`etl.dedup.run` on Spark ``local[*]`` over a fresh lake whose
+  ``silver/documents`` holds the texts; only ``dedup.run`` is timed (not the Spark session
+  start-up nor writing silver). Its clusters come from ``gold/documents`` and
+  ``gold/duplicates`` (``cluster_id`` is the survivor's ``doc_id``).
+- ``ours-noverify``: the same with ``dedup.verify`` off: LSH candidates are accepted
+  without the exact-Jaccard check, as datatrove does (like for like).
+- ``datatrove``: ``MinhashDedupSignature`` -> ``MinhashDedupBuckets`` (one call per
+  bucket) -> ``MinhashDedupCluster(save_cluster_id=True)`` -> ``MinhashDedupFilter``
+  (``load_cluster_ids=True``) in one process, with the same shingles (word 5-grams) and
+  bands (14 buckets x 8 hashes); its spaCy English word tokenizer is part of its cost.
+  ``--datatrove-docs`` runs it on a prefix of the corpus when all of it would take too long.
+
+Precision, recall and F1 are over duplicate pairs, counted per cluster (never enumerated).
+A one-process contender's rate per core is documents over its CPU seconds; Spark's is its
+docs/s over the cores Spark used. Then ours runs alone at each of ``--scales`` (default
+10,000 and 100,000; add 1,000,000 to see it at a million) so growth with size is visible.
+It prints a table and writes ``bench/results/dedup.json``. No child may use the network.
+
+Example::
+
+    python bench/dedup.py --docs 2000 --scales 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Hashable, Iterable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import emit, forbid_network, measure, write_results  # noqa: E402
+
+NGRAM, BANDS, ROWS = 5, 14, 8
+CONTENDERS = ("ours", "ours-noverify", "datatrove")
+
+
+# -- input --------------------------------------------------------------------------------
+def make_corpus(out: Path, docs: int, seed: int) -> Path:
+    """The sample crawl's ``truth.jsonl`` texts as ``docs.parquet`` (url, text, cluster)."""
+    table = out / "docs.parquet"
+    marker = out / f".complete-{docs}-{seed}"
+    if marker.exists():
+        return table
+    from etl import sample
+    from llmlake.config import params_from_dict
+
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"generating {docs} documents ...", flush=True)
+    # Its INFO lines name the output folder: a machine path has no place in our output.
+    logging.getLogger("etl.sample").setLevel(logging.WARNING)
+    # No corrupt records: every generated document must reach both contenders.
+    sample.run(params_from_dict({"sample": {
+        "out": str(out / "sample"), "docs": docs, "seed": seed, "corrupt_per_kind": 0,
+    }}))
+    write_docs(out / "sample" / "truth.jsonl", table)
+    marker.touch()
+    return table
+
+
+def write_docs(truth: Path, table: Path, chunk: int = 20_000) -> None:
+    """Stream the documents of ``truth.jsonl`` into Parquet (a million texts is gigabytes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("url", pa.string()), ("text", pa.string()), ("cluster", pa.int64())])
+    with open(truth) as f, pq.ParquetWriter(table, schema) as writer:
+        rows: list[dict] = []
+        for line in f:
+            rec = json.loads(line)
+            if rec["kind"] == "document":
+                rows.append({k: rec[k] for k in ("url", "text", "cluster")})
+            if len(rows) >= chunk:
+                writer.write_table(pa.Table.from_pylist(rows, schema))
+                rows = []
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema))
+
+
+def read_docs(table: str, limit: int = 0) -> Iterator[tuple[str, str, int]]:
+    """``(url, text, cluster)`` of the first ``limit`` documents (0: all), in file order."""
+    import pyarrow.parquet as pq
+
+    seen = 0
+    for rb in pq.ParquetFile(table).iter_batches(batch_size=4096):
+        for url, text, cluster in zip(*(rb.column(c).to_pylist() for c in
+                                        ("url", "text", "cluster")), strict=True):
+            if limit and seen >= limit:
+                return
+            seen += 1
+            yield url, text, cluster
+
+
+# -- accuracy -----------------------------------------------------------------------------
+def pairs(sizes: Iterable[int]) -> int:
+    return sum(n * (n - 1) // 2 for n in sizes)
+
+
+def pair_scores(labels: Iterable[tuple[Hashable, Hashable]]) -> dict:
+    """Precision, recall and F1 of predicted duplicate pairs against the true ones.
+
+    ``labels``: one ``(true cluster, predicted cluster)`` per document. Two documents form a
+    true pair when they share a true cluster, a predicted pair when they share a predicted
+    one; true positives are the pairs that share both, so counting documents per cluster
+    and per (true, predicted) combination gives every count without listing a pair.
+    """
+    truth, pred, both = Counter(), Counter(), Counter()
+    for t, p in labels:
+        truth[t] += 1
+        pred[p] += 1
+        both[t, p] += 1
+    true_pairs, pred_pairs, tp = pairs(truth.values()), pairs(pred.values()), pairs(both.values())
+    precision = tp / pred_pairs if pred_pairs else 1.0
+    recall = tp / true_pairs if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"true_pairs": true_pairs, "predicted_pairs": pred_pairs, "true_positives": tp,
+            "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def text_key(text: str | None) -> str:
+    return hashlib.sha1((text or "").encode()).hexdigest()
+
+
+def scores(rows: list[tuple[int, str, Hashable]]) -> dict:
+    """Pair scores of ``(true cluster, text key, predicted cluster)`` rows, two ways.
+
+    Top level: against the generator's clusters alone. ``same_text_merged``: against them
+    with byte-identical texts merged into one cluster, because the generator gives each
+    boilerplate page ("This page has been removed.") its own cluster although every copy
+    of it is the same text: finding those pairs is right, the strict truth calls it wrong.
+    """
+    parent: dict[Hashable, Hashable] = {}
+
+    def find(x: Hashable) -> Hashable:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]  # path halving keeps the chains short
+            x = parent[x]
+        return x
+
+    for cluster, key, _ in rows:
+        parent[find(("text", key))] = find(("cluster", cluster))
+    merged = pair_scores((find(("cluster", c)), p) for c, _, p in rows)
+    return {**pair_scores((c, p) for c, _, p in rows), "same_text_merged": merged}
+
+
+# -- ours ---------------------------------------------------------------------------------
+def tree_cpu_seconds() -> float:
+    """CPU seconds of this process and its descendants (the JVM and its Python workers).
+
+    Exited workers are counted through their parent's ``children_*`` times.
+    """
+    import psutil
+
+    me, total = psutil.Process(), 0.0
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:  # a worker can exit between listing and reading
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def write_silver(spark, table: str, path: str) -> int:
+    """The texts as a silver-like Delta table: every document kept, English, no fetch time."""
+    from pyspark.sql import functions as F
+
+    docs = spark.read.parquet(table).select(
+        F.sha1("url").alias("doc_id"), "text", F.lit("en").alias("lang"), "url",
+        F.lit(None).cast("timestamp").alias("fetched_at"),
+        F.lit(None).cast("string").alias("drop_reason"))
+    docs.write.format("delta").mode("overwrite").save(path)
+    return spark.read.format("delta").load(path).count()
+
+
+def ours_labels(spark, lake, table: str) -> list[tuple[int, str, str]]:
+    """``(true cluster, text key, predicted cluster)`` per document (alone if not in gold)."""
+    from pyspark.sql import functions as F
+
+    gold = spark.read.format("delta").load(lake.table("gold/documents"))
+    dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
+    pred = gold.select("doc_id", "cluster_id").unionByName(dups.select("doc_id", "cluster_id"))
+    truth = spark.read.parquet(table).select(F.sha1("url").alias("doc_id"), "cluster",
+                                             F.sha1("text").alias("key"))
+    rows = (truth.join(pred, "doc_id", "left")
+            .select("cluster", "key", F.coalesce("cluster_id", "doc_id").alias("pred"))
+            .toPandas())
+    return list(zip(rows["cluster"], rows["key"], rows["pred"], strict=True))
+
+
+def run_ours(table: str, work: Path, verify: bool) -> dict:
+    from etl import dedup
+    from llmlake.config import params_from_dict
+    from llmlake.lake import Lake
+    from llmlake.spark import get_spark
+
+    shutil.rmtree(work, ignore_errors=True)
+    params = params_from_dict({
+        "lake": {"root": str(work / "lake"), "reports": str(work / "reports")},
+        "spark": {"master": "local[*]", "shuffle_partitions": 8, "log_level": "ERROR"},
+        "dedup": {"ngram": NGRAM, "bands": BANDS, "rows": ROWS, "verify": verify},
+    })
+    spark = get_spark(params.spark)  # session start-up is not part of dedup
+    lake = Lake(params.lake)
+    docs = write_silver(spark, table, lake.table("silver/documents"))
+    cpu, started = tree_cpu_seconds(), time.perf_counter()
+    report = dedup.run(params)
+    seconds = time.perf_counter() - started
+    cpu = tree_cpu_seconds() - cpu
+    return {"documents": docs, "seconds": seconds, "cpu_seconds": cpu,
+            "cores": spark.sparkContext.defaultParallelism,
+            "removed": report["this_run"]["removed"], **scores(ours_labels(spark, lake, table))}
+
+
+# -- datatrove ----------------------------------------------------------------------------
+def datatrove_docs(table: str, limit: int) -> Iterator:
+    from datatrove.data import Document
+
+    for i, (_, text, _) in enumerate(read_docs(table, limit)):
+        yield Document(text=text, id=str(i))
+
+
+def datatrove_steps(work: Path) -> tuple:
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
+    from datatrove.utils.typeshelper import Languages
+
+    cfg = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS)
+    sigs, dups, clusters = (str(work / d) for d in ("signatures", "buckets", "clusters"))
+    return (MinhashDedupSignature(output_folder=sigs, config=cfg, language=Languages.english),
+            MinhashDedupBuckets(input_folder=sigs, output_folder=dups, config=cfg),
+            MinhashDedupCluster(input_folder=dups, output_folder=clusters, config=cfg,
+                                save_cluster_id=True),
+            MinhashDedupFilter(input_folder=clusters, load_cluster_ids=True))
+
+
+def run_datatrove(table: str, work: Path, limit: int) -> dict:
+    """The four MinHash steps in this process, as one local task would run them."""
+    forbid_network()
+    shutil.rmtree(work, ignore_errors=True)
+    setup = time.perf_counter()
+    signature, buckets, cluster, dedup_filter = datatrove_steps(work)  # loads spaCy
+    setup = time.perf_counter() - setup
+    wall, cpu, steps = time.perf_counter(), time.process_time(), {}
+    step = time.perf_counter()
+    signature.run(datatrove_docs(table, limit), rank=0, world_size=1)
+    steps["signature"], step = time.perf_counter() - step, time.perf_counter()
+    # world_size must be a multiple of the buckets: one task per bucket, here one after another
+    for rank in range(BANDS):
+        buckets.run(None, rank=rank, world_size=BANDS)
+    steps["buckets"], step = time.perf_counter() - step, time.perf_counter()
+    cluster.run(None, world_size=1)
+    steps["cluster"], step = time.perf_counter() - step, time.perf_counter()
+    # The filter tags each document (kept or removed) with its cluster in place, -1 for
+    # none; keeping each document's metadata dict (not the document) reads the tags after.
+    tags: list[dict] = []
+    for _ in dedup_filter.run(metadata_of(datatrove_docs(table, limit), tags), rank=0):
+        pass
+    found = [m.get("minhash_cluster_id", -1) for m in tags]
+    steps["filter"] = time.perf_counter() - step
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    truth = [(c, text_key(text)) for _, text, c in read_docs(table, limit)]
+    rows = [(c, key, ("alone", i) if p == -1 else p) for i, ((c, key), p) in
+            enumerate(zip(truth, found, strict=True))]
+    return {"documents": len(rows), "seconds": wall, "cpu_seconds": cpu,
+            "setup_seconds": setup, "step_seconds": steps, **scores(rows)}
+
+
+def metadata_of(docs: Iterable, tags: list[dict]) -> Iterator:
+    """Pass documents through, keeping each one's metadata dict in ``tags``."""
+    for doc in docs:
+        tags.append(doc.metadata)
+        yield doc
+
+
+def child(args: argparse.Namespace) -> None:
+    work = Path(args.work)
+    if args.child == "datatrove":
+        result = run_datatrove(args.table, work, args.limit)
+    else:
+        result = run_ours(args.table, work, verify=args.child == "ours")
+    emit(result)
+
+
+# -- parent -------------------------------------------------------------------------------
+def run_child(kind: str, table: Path, run_dir: Path, limit: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind.split("@")[0], "--table", str(table),
+           "--work", str(run_dir / kind), "--limit", str(limit)]
+    print(f"running {kind} ...", flush=True)
+    # Spark's and datatrove's chatter goes to a log next to their scratch folders.
+    result = measure(cmd, kind, {"HF_HUB_OFFLINE": "1"}, run_dir / f"{kind}.log")
+    shutil.rmtree(run_dir / kind, ignore_errors=True)  # scratch lakes grow to gigabytes
+    return result
+
+
+def rates(r: dict) -> dict:
+    """docs/s and docs/s per core: Spark's over its cores, one process's over its CPU time."""
+    rate = r["documents"] / r["seconds"]
+    per_core = rate / r["cores"] if "cores" in r else r["documents"] / r["cpu_seconds"]
+    return {"docs_per_s": round(rate, 1), "docs_per_s_per_core": round(per_core, 1)}
+
+
+def growth(scale_runs: dict[int, dict]) -> list[dict]:
+    """Ours per scale, with the exponent k of seconds ~ docs**k from the scale before."""
+    out, prev = [], None
+    for n in sorted(scale_runs):
+        r = scale_runs[n]
+        row = {"docs": r["documents"], "seconds": round(r["seconds"], 1), **rates(r),
+               "peak_rss_mb": r["peak_rss_mb"], "f1": r["f1"]}
+        if prev:
+            row["exponent"] = round(math.log(r["seconds"] / prev["seconds"])
+                                    / math.log(r["documents"] / prev["documents"]), 2)
+        out.append(row)
+        prev = r
+    return out
+
+
+def contender_rows(results: dict) -> list[dict]:
+    rows = []
+    for name, r in results.items():
+        rows.append({"contender": name, "docs": r["documents"], "seconds": round(r["seconds"], 1),
+                     "cpu_seconds": round(r["cpu_seconds"], 1), **rates(r),
+                     "peak_rss_mb": r["peak_rss_mb"],
+                     **{k: r[k] for k in ("precision", "recall", "f1")},
+                     "precision_same_text": r["same_text_merged"]["precision"],
+                     "f1_same_text": r["same_text_merged"]["f1"]})
+    base = next((x for x in rows if x["contender"] == "datatrove"), None)
+    for row in rows:
+        if base:
+            row["per_core_vs_datatrove"] = round(row["docs_per_s_per_core"]
+                                                 / base["docs_per_s_per_core"], 2)
+    return rows
+
+
+def print_tables(rows: list[dict], scales: list[dict], notes: list[str]) -> None:
+    print(f"\n{'contender':<14} {'docs':>8} {'wall s':>8} {'cpu s':>8} {'docs/s':>8} "
+          f"{'/core':>8} {'vs dt':>6} {'peak MB':>8} {'prec':>6} {'recall':>6} {'F1':>6} "
+          f"{'prec*':>6} {'F1*':>6}")
+    for r in rows:
+        print(f"{r['contender']:<14} {r['docs']:>8} {r['seconds']:>8.1f} {r['cpu_seconds']:>8.1f} "
+              f"{r['docs_per_s']:>8.0f} {r['docs_per_s_per_core']:>8.0f} "
+              f"{r.get('per_core_vs_datatrove', float('nan')):>6.2f} {r['peak_rss_mb']:>8} "
+              f"{r['precision']:>6.3f} {r['recall']:>6.3f} {r['f1']:>6.3f} "
+              f"{r['precision_same_text']:>6.3f} {r['f1_same_text']:>6.3f}")
+    print(f"\n{'ours at scale':<14} {'docs':>8} {'wall s':>8} {'docs/s':>8} {'/core':>8} "
+          f"{'peak MB':>8} {'F1':>6} {'k':>5}   (seconds ~ docs**k)")
+    for r in scales:
+        k = f"{r['exponent']:.2f}" if "exponent" in r else "-"
+        print(f"{'':<14} {r['docs']:>8} {r['seconds']:>8.1f} {r['docs_per_s']:>8.0f} "
+              f"{r['docs_per_s_per_core']:>8.0f} {r['peak_rss_mb']:>8} {r['f1']:>6.3f} {k:>5}")
+    print("* with byte-identical texts counted as duplicates (see scores())")
+    for note in notes:
+        print(f"note: {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scales", default="10000,100000",
+                        help="comma-separated corpus sizes to time ours at ('' for none)")
+    parser.add_argument("--datatrove-docs", type=int, default=0,
+                        help="run datatrove on the first N documents only (0: all)")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
+    parser.add_argument("--child", default=None)
+    parser.add_argument("--table", default="")
+    parser.add_argument("--limit", type=int, default=0)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    work = Path(args.work)
+    load, results = [round(x, 2) for x in os.getloadavg()], {}
+    table = make_corpus(work / f"dedup-{args.docs}-{args.seed}", args.docs, args.seed)
+    for kind in filter(None, args.contenders.split(",")):
+        limit = args.datatrove_docs if kind == "datatrove" else 0
+        results[kind] = run_child(kind, table, table.parent, limit)
+    scale_runs = {}
+    for n in sorted({int(x) for x in args.scales.split(",") if x}):
+        if n == args.docs and "ours" in results:
+            scale_runs[n] = results["ours"]  # the same run: no need to time it twice
+            continue
+        t = make_corpus(work / f"dedup-{n}-{args.seed}", n, args.seed)
+        scale_runs[n] = run_child(f"ours@{n}", t, t.parent)
+    report(args, results, scale_runs, load)
+
+
+def report(args: argparse.Namespace, results: dict, scale_runs: dict, load: list) -> None:
+    rows, scales = contender_rows(results), growth(scale_runs)
+    notes = []
+    dt = results.get("datatrove")
+    if dt and dt["documents"] < args.docs:
+        notes.append(f"datatrove ran on the first {dt['documents']} of {args.docs} documents; "
+                     "its precision/recall are over that prefix's pairs")
+    print_tables(rows, scales, notes)
+    out = write_results("dedup", {
+        "docs": args.docs, "seed": args.seed, "ngram": NGRAM, "bands": BANDS, "rows": ROWS,
+        "cpus": os.cpu_count(), "machine": platform.machine(),
+        "python": platform.python_version(),
+        "load_average": {"start": load, "end": [round(x, 2) for x in os.getloadavg()]},
+        "table": rows, "scales": scales, "results": results,
+        "scale_results": {str(n): r for n, r in scale_runs.items()}, "notes": notes,
+    })
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
