@@ -26,9 +26,16 @@ docs/s over the cores Spark used. Then ours runs alone at each of ``--scales`` (
 10,000 and 100,000; add 1,000,000 to see it at a million) so growth with size is visible.
 It prints a table and writes ``bench/results/dedup.json``. No child may use the network.
 
+The generator gives every boilerplate page ("Under construction, back soon.") its own
+cluster, so the strict truth counts pairs of byte-identical texts as false positives;
+columns marked ``*`` score against the truth with identical texts merged (see
+:func:`scores`). ``--reuse`` keeps the runs of the last results file that had the same
+inputs, so a 1M scale can be added without redoing the rest.
+
 Example::
 
     python bench/dedup.py --docs 2000 --scales 2000
+    python bench/dedup.py --datatrove-docs 50000 --scales 10000,100000,1000000
 """
 
 from __future__ import annotations
@@ -195,21 +202,24 @@ def write_silver(spark, table: str, path: str) -> int:
 
 
 def ours_labels(spark, lake, table: str) -> list[tuple[int, str, str]]:
-    """``(true cluster, text key, predicted cluster)`` per document (alone if not in gold)."""
-    from pyspark.sql import functions as F
+    """``(true cluster, text key, predicted cluster)`` per document, in corpus order.
 
+    A document in neither gold table (there should be none) stands alone.
+    """
     gold = spark.read.format("delta").load(lake.table("gold/documents"))
     dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
-    pred = gold.select("doc_id", "cluster_id").unionByName(dups.select("doc_id", "cluster_id"))
-    truth = spark.read.parquet(table).select(F.sha1("url").alias("doc_id"), "cluster",
-                                             F.sha1("text").alias("key"))
-    rows = (truth.join(pred, "doc_id", "left")
-            .select("cluster", "key", F.coalesce("cluster_id", "doc_id").alias("pred"))
+    pred = (gold.select("doc_id", "cluster_id").unionByName(dups.select("doc_id", "cluster_id"))
             .toPandas())
-    return list(zip(rows["cluster"], rows["key"], rows["pred"], strict=True))
+    cluster_of = dict(zip(pred["doc_id"], pred["cluster_id"], strict=True))
+    rows = []
+    for url, text, cluster in read_docs(table):
+        doc_id = hashlib.sha1(url.encode()).hexdigest()  # as Spark's sha1 in write_silver
+        rows.append((cluster, text_key(text), cluster_of.get(doc_id, doc_id)))
+    return rows
 
 
-def run_ours(table: str, work: Path, verify: bool) -> dict:
+def run_ours(table: str, work: Path, verify: bool, prefix: int) -> dict:
+    """``dedup.run`` timed; scores over all documents and, if ``prefix``, over the first ones."""
     from etl import dedup
     from llmlake.config import params_from_dict
     from llmlake.lake import Lake
@@ -228,9 +238,12 @@ def run_ours(table: str, work: Path, verify: bool) -> dict:
     report = dedup.run(params)
     seconds = time.perf_counter() - started
     cpu = tree_cpu_seconds() - cpu
+    rows = ours_labels(spark, lake, table)
     return {"documents": docs, "seconds": seconds, "cpu_seconds": cpu,
             "cores": spark.sparkContext.defaultParallelism,
-            "removed": report["this_run"]["removed"], **scores(ours_labels(spark, lake, table))}
+            "removed": report["this_run"]["removed"], **scores(rows),
+            # Pairs among the documents datatrove saw, when it saw only the first ones.
+            **({"prefix": {"docs": prefix, **scores(rows[:prefix])}} if prefix else {})}
 
 
 # -- datatrove ----------------------------------------------------------------------------
@@ -302,19 +315,22 @@ def metadata_of(docs: Iterable, tags: list[dict]) -> Iterator:
 def child(args: argparse.Namespace) -> None:
     work = Path(args.work)
     if args.child == "datatrove":
-        result = run_datatrove(args.table, work, args.limit)
+        result = run_datatrove(args.table, work, args.prefix)
     else:
-        result = run_ours(args.table, work, verify=args.child == "ours")
+        result = run_ours(args.table, work, args.child == "ours", args.prefix)
     emit(result)
 
 
 # -- parent -------------------------------------------------------------------------------
-def run_child(kind: str, table: Path, run_dir: Path, limit: int = 0) -> dict:
+def run_child(kind: str, table: Path, run_dir: Path, prefix: int = 0) -> dict:
+    """One contender in its own process; ``prefix``: datatrove's subset (see ``--prefix``)."""
     cmd = [sys.executable, __file__, "--child", kind.split("@")[0], "--table", str(table),
-           "--work", str(run_dir / kind), "--limit", str(limit)]
+           "--work", str(run_dir / kind), "--prefix", str(prefix)]
     print(f"running {kind} ...", flush=True)
+    load = os.getloadavg()[0]  # a shared machine: how busy it was says how far to trust
     # Spark's and datatrove's chatter goes to a log next to their scratch folders.
     result = measure(cmd, kind, {"HF_HUB_OFFLINE": "1"}, run_dir / f"{kind}.log")
+    result["load_1min"] = {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)}
     shutil.rmtree(run_dir / kind, ignore_errors=True)  # scratch lakes grow to gigabytes
     return result
 
@@ -323,19 +339,29 @@ def rates(r: dict) -> dict:
     """docs/s and docs/s per core: Spark's over its cores, one process's over its CPU time."""
     rate = r["documents"] / r["seconds"]
     per_core = rate / r["cores"] if "cores" in r else r["documents"] / r["cpu_seconds"]
-    return {"docs_per_s": round(rate, 1), "docs_per_s_per_core": round(per_core, 1)}
+    # Per CPU second too: on a shared machine, others' load stretches Spark's wall time.
+    return {"docs_per_s": round(rate, 1), "docs_per_s_per_core": round(per_core, 1),
+            "docs_per_cpu_s": round(r["documents"] / r["cpu_seconds"], 1)}
 
 
 def growth(scale_runs: dict[int, dict]) -> list[dict]:
-    """Ours per scale, with the exponent k of seconds ~ docs**k from the scale before."""
+    """Ours per scale, with the exponent k of seconds ~ docs**k from the scale before.
+
+    Also the marginal rate, the extra documents over the extra seconds from the scale
+    before: a fixed cost (job scheduling, Delta commits) hides in k, not in the margin.
+    """
     out, prev = [], None
     for n in sorted(scale_runs):
         r = scale_runs[n]
         row = {"docs": r["documents"], "seconds": round(r["seconds"], 1), **rates(r),
-               "peak_rss_mb": r["peak_rss_mb"], "f1": r["f1"]}
+               "peak_rss_mb": r["peak_rss_mb"], "f1": r["f1"],
+               "f1_same_text": r["same_text_merged"]["f1"]}
         if prev:
             row["exponent"] = round(math.log(r["seconds"] / prev["seconds"])
                                     / math.log(r["documents"] / prev["documents"]), 2)
+            extra = r["seconds"] - prev["seconds"]
+            row["marginal_docs_per_s"] = (round((r["documents"] - prev["documents"]) / extra, 1)
+                                          if extra > 0 else None)
         out.append(row)
         prev = r
     return out
@@ -358,22 +384,50 @@ def contender_rows(results: dict) -> list[dict]:
     return rows
 
 
-def print_tables(rows: list[dict], scales: list[dict], notes: list[str]) -> None:
-    print(f"\n{'contender':<14} {'docs':>8} {'wall s':>8} {'cpu s':>8} {'docs/s':>8} "
-          f"{'/core':>8} {'vs dt':>6} {'peak MB':>8} {'prec':>6} {'recall':>6} {'F1':>6} "
+def prefix_rows(results: dict) -> list[dict]:
+    """Accuracy of every contender over the documents datatrove saw (when only a prefix)."""
+    out = []
+    for name, r in results.items():
+        sc = r.get("prefix") or (r if name == "datatrove" else None)
+        if sc:
+            merged = sc["same_text_merged"]
+            out.append({"contender": name, "docs": sc.get("docs", r["documents"]),
+                        **{k: sc[k] for k in ("precision", "recall", "f1")},
+                        "precision_same_text": merged["precision"],
+                        "f1_same_text": merged["f1"]})
+    return out
+
+
+def print_prefix(rows: list[dict]) -> None:
+    print(f"\non datatrove's subset {'docs':>5} {'prec':>6} {'recall':>6} {'F1':>6} "
           f"{'prec*':>6} {'F1*':>6}")
     for r in rows:
+        print(f"{r['contender']:<16} {r['docs']:>9} {r['precision']:>6.3f} {r['recall']:>6.3f} "
+              f"{r['f1']:>6.3f} {r['precision_same_text']:>6.3f} {r['f1_same_text']:>6.3f}")
+
+
+def print_tables(rows: list[dict], scales: list[dict], notes: list[str]) -> None:
+    print(f"\n{'contender':<14} {'docs':>8} {'wall s':>8} {'cpu s':>8} {'docs/s':>8} "
+          f"{'/core':>7} {'/cpu-s':>7} {'vs dt':>6} {'peak MB':>8} {'prec':>6} {'recall':>6} "
+          f"{'F1':>6} {'prec*':>6} {'F1*':>6}")
+    for r in rows:
         print(f"{r['contender']:<14} {r['docs']:>8} {r['seconds']:>8.1f} {r['cpu_seconds']:>8.1f} "
-              f"{r['docs_per_s']:>8.0f} {r['docs_per_s_per_core']:>8.0f} "
+              f"{r['docs_per_s']:>8.0f} {r['docs_per_s_per_core']:>7.0f} "
+              f"{r['docs_per_cpu_s']:>7.0f} "
               f"{r.get('per_core_vs_datatrove', float('nan')):>6.2f} {r['peak_rss_mb']:>8} "
               f"{r['precision']:>6.3f} {r['recall']:>6.3f} {r['f1']:>6.3f} "
               f"{r['precision_same_text']:>6.3f} {r['f1_same_text']:>6.3f}")
-    print(f"\n{'ours at scale':<14} {'docs':>8} {'wall s':>8} {'docs/s':>8} {'/core':>8} "
-          f"{'peak MB':>8} {'F1':>6} {'k':>5}   (seconds ~ docs**k)")
+    print(f"\n{'ours at scale':<14} {'docs':>8} {'wall s':>8} {'docs/s':>8} {'/core':>7} "
+          f"{'/cpu-s':>7} {'peak MB':>8} {'F1':>6} {'F1*':>6} {'k':>5} {'margin':>7}"
+          "   (seconds ~ docs**k; margin: extra docs/extra s)")
     for r in scales:
         k = f"{r['exponent']:.2f}" if "exponent" in r else "-"
+        margin = r.get("marginal_docs_per_s")
+        margin = f"{margin:.0f}" if margin else "-"
         print(f"{'':<14} {r['docs']:>8} {r['seconds']:>8.1f} {r['docs_per_s']:>8.0f} "
-              f"{r['docs_per_s_per_core']:>8.0f} {r['peak_rss_mb']:>8} {r['f1']:>6.3f} {k:>5}")
+              f"{r['docs_per_s_per_core']:>7.0f} {r['docs_per_cpu_s']:>7.0f} "
+              f"{r['peak_rss_mb']:>8} {r['f1']:>6.3f} {r['f1_same_text']:>6.3f} {k:>5} "
+              f"{margin:>7}")
     print("* with byte-identical texts counted as duplicates (see scores())")
     for note in notes:
         print(f"note: {note}")
@@ -388,28 +442,48 @@ def main() -> None:
     parser.add_argument("--datatrove-docs", type=int, default=0,
                         help="run datatrove on the first N documents only (0: all)")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--reuse", action="store_true",
+                        help="take runs already in bench/results/dedup.json (same --docs, "
+                             "--seed and --datatrove-docs) instead of running them again")
     parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
     parser.add_argument("--child", default=None)
     parser.add_argument("--table", default="")
-    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--prefix", type=int, default=0)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    work = Path(args.work)
-    load, results = [round(x, 2) for x in os.getloadavg()], {}
-    table = make_corpus(work / f"dedup-{args.docs}-{args.seed}", args.docs, args.seed)
+    work, load = Path(args.work), [round(x, 2) for x in os.getloadavg()]
+    results, scale_runs = previous_runs(args) if args.reuse else ({}, {})
+    # datatrove runs on the first --datatrove-docs; ours runs on all, and also scores those.
+    prefix = args.datatrove_docs if 0 < args.datatrove_docs < args.docs else 0
     for kind in filter(None, args.contenders.split(",")):
-        limit = args.datatrove_docs if kind == "datatrove" else 0
-        results[kind] = run_child(kind, table, table.parent, limit)
-    scale_runs = {}
+        if kind not in results:
+            table = make_corpus(work / f"dedup-{args.docs}-{args.seed}", args.docs, args.seed)
+            results[kind] = run_child(kind, table, table.parent, prefix)
     for n in sorted({int(x) for x in args.scales.split(",") if x}):
         if n == args.docs and "ours" in results:
             scale_runs[n] = results["ours"]  # the same run: no need to time it twice
-            continue
-        t = make_corpus(work / f"dedup-{n}-{args.seed}", n, args.seed)
-        scale_runs[n] = run_child(f"ours@{n}", t, t.parent)
+        elif n not in scale_runs:
+            t = make_corpus(work / f"dedup-{n}-{args.seed}", n, args.seed)
+            scale_runs[n] = run_child(f"ours@{n}", t, t.parent)
     report(args, results, scale_runs, load)
+
+
+def previous_runs(args: argparse.Namespace) -> tuple[dict, dict[int, dict]]:
+    """Contender and scale runs of the last results file, where made with the same inputs.
+
+    A million documents take a long time: adding that scale should not redo the rest.
+    """
+    path = ROOT / "bench" / "results" / "dedup.json"
+    if not path.exists():
+        return {}, {}
+    old = json.loads(path.read_text())
+    scale_runs = {int(n): r for n, r in old.get("scale_results", {}).items()
+                  if old.get("seed") == args.seed}
+    same = (old.get("docs"), old.get("seed"), old.get("datatrove_docs", 0)) == (
+        args.docs, args.seed, args.datatrove_docs)
+    return (old.get("results", {}) if same else {}), scale_runs
 
 
 def report(args: argparse.Namespace, results: dict, scale_runs: dict, load: list) -> None:
@@ -420,12 +494,17 @@ def report(args: argparse.Namespace, results: dict, scale_runs: dict, load: list
         notes.append(f"datatrove ran on the first {dt['documents']} of {args.docs} documents; "
                      "its precision/recall are over that prefix's pairs")
     print_tables(rows, scales, notes)
+    subset = prefix_rows(results) if notes else []
+    if subset:
+        print_prefix(subset)
     out = write_results("dedup", {
-        "docs": args.docs, "seed": args.seed, "ngram": NGRAM, "bands": BANDS, "rows": ROWS,
+        "docs": args.docs, "seed": args.seed, "datatrove_docs": args.datatrove_docs,
+        "ngram": NGRAM, "bands": BANDS, "rows": ROWS,
         "cpus": os.cpu_count(), "machine": platform.machine(),
         "python": platform.python_version(),
         "load_average": {"start": load, "end": [round(x, 2) for x in os.getloadavg()]},
-        "table": rows, "scales": scales, "results": results,
+        "table": rows, "datatrove_subset_table": subset, "scales": scales,
+        "results": results,
         "scale_results": {str(n): r for n, r in scale_runs.items()}, "notes": notes,
     })
     print(f"wrote {out.relative_to(ROOT)}")
