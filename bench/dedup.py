@@ -22,7 +22,9 @@ contender runs in its own process, so peak memory (of the whole process tree) is
 
 Precision, recall and F1 are over duplicate pairs, counted per cluster (never enumerated).
 A one-process contender's rate per core is documents over its CPU seconds; Spark's is its
-docs/s over the cores Spark used. Then ours runs alone at each of ``--scales`` (default
+docs/s over the cores Spark used. Docs per CPU second (of the whole process tree: for ours
+the JVM and its Python workers, see :class:`CpuMeter`) is shown for all, since other work
+on a shared machine stretches wall time but not CPU time. Then ours runs alone at each of ``--scales`` (default
 10,000 and 100,000; add 1,000,000 to see it at a million) so growth with size is visible.
 It prints a table and writes ``bench/results/dedup.json``. No child may use the network.
 
@@ -172,21 +174,49 @@ def scores(rows: list[tuple[int, str, Hashable]]) -> dict:
 
 
 # -- ours ---------------------------------------------------------------------------------
-def tree_cpu_seconds() -> float:
-    """CPU seconds of this process and its descendants (the JVM and its Python workers).
+class CpuMeter:
+    """CPU seconds of this process and its descendants (the JVM, Python workers) over a block.
 
-    Exited workers are counted through their parent's ``children_*`` times.
+    Each process's own user + system time is sampled while the block runs and the last
+    value seen per process is summed: Spark's Python workers come and go, and a parent's
+    ``children_*`` times count only the children it has reaped (an unreaped worker's time
+    would be lost). A worker that exits loses at most one sampling interval.
     """
-    import psutil
 
-    me, total = psutil.Process(), 0.0
-    for p in [me, *me.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.Error:  # a worker can exit between listing and reading
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
+    def __init__(self, interval: float = 0.2) -> None:
+        import threading
+
+        self.interval, self.seconds = interval, 0.0
+        self.seen: dict[tuple[int, float], float] = {}
+        self.done, self.thread = threading.Event(), threading.Thread(target=self._loop,
+                                                                     daemon=True)
+
+    def _sample(self) -> dict[tuple[int, float], float]:
+        import psutil
+
+        me, out = psutil.Process(), {}
+        for p in [me, *me.children(recursive=True)]:
+            try:  # (pid, start time): a pid can be reused by a later worker
+                t = p.cpu_times()
+                out[p.pid, p.create_time()] = t.user + t.system
+            except psutil.Error:  # exited (or a zombie) between listing and reading
+                continue
+        return out
+
+    def _loop(self) -> None:
+        while not self.done.wait(self.interval):
+            self.seen.update(self._sample())
+
+    def __enter__(self) -> CpuMeter:
+        self.base = self._sample()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+        self.seen.update(self._sample())
+        self.seconds = sum(v - self.base.get(k, 0.0) for k, v in self.seen.items())
 
 
 def write_silver(spark, table: str, path: str) -> int:
@@ -234,12 +264,12 @@ def run_ours(table: str, work: Path, verify: bool, prefix: int) -> dict:
     spark = get_spark(params.spark)  # session start-up is not part of dedup
     lake = Lake(params.lake)
     docs = write_silver(spark, table, lake.table("silver/documents"))
-    cpu, started = tree_cpu_seconds(), time.perf_counter()
-    report = dedup.run(params)
-    seconds = time.perf_counter() - started
-    cpu = tree_cpu_seconds() - cpu
+    with CpuMeter() as cpu:
+        started = time.perf_counter()
+        report = dedup.run(params)
+        seconds = time.perf_counter() - started
     rows = ours_labels(spark, lake, table)
-    return {"documents": docs, "seconds": seconds, "cpu_seconds": cpu,
+    return {"documents": docs, "seconds": seconds, "cpu_seconds": cpu.seconds,
             "cores": spark.sparkContext.defaultParallelism,
             "removed": report["this_run"]["removed"], **scores(rows),
             # Pairs among the documents datatrove saw, when it saw only the first ones.
