@@ -33,6 +33,7 @@ from llmlake.config import Params
 from llmlake.config_clean import CleanConfig
 from llmlake.lake import Lake
 from llmlake.log import get_logger
+from llmlake.spark import arrow_schema, rows_to_batch
 from llmlake.tables import merge_quarantine, resolve_quarantine, table_state
 
 if TYPE_CHECKING:
@@ -84,13 +85,8 @@ def clean_rows(rows: list[dict], cfg: CleanConfig, chash: str) -> Iterator[dict]
 
 def _clean_partition(cfg: CleanConfig, chash: str, schema: pa.Schema):
     def clean(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow as pa
-
-        names = schema.names
         for batch in batches:
-            out = list(clean_rows(batch.to_pylist(), cfg, chash))
-            cols = [pa.array([r.get(n) for r in out], type=schema.field(n).type) for n in names]
-            yield pa.RecordBatch.from_arrays(cols, schema=schema)
+            yield rows_to_batch(list(clean_rows(batch.to_pylist(), cfg, chash)), schema)
 
     return clean
 
@@ -109,13 +105,9 @@ def pending(spark: SparkSession, bronze: DataFrame, silver_path: str, chash: str
 
 def clean_frame(todo: DataFrame, cfg: CleanConfig, partitions: int) -> DataFrame:
     """Spread the work over the cores (bronze may be a few large files), then clean."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-    from pyspark.sql.types import _parse_datatype_string
-
-    chash = config_hash(cfg)
-    spark_schema = _parse_datatype_string(output_ddl())  # needs the driver's JVM
-    clean = _clean_partition(cfg, chash, to_arrow_schema(spark_schema))
-    return todo.repartition(partitions).mapInArrow(clean, spark_schema)
+    struct, schema = arrow_schema(output_ddl())
+    clean = _clean_partition(cfg, config_hash(cfg), schema)
+    return todo.repartition(partitions).mapInArrow(clean, struct)
 
 
 def merge_silver(spark: SparkSession, path: str, rows: DataFrame) -> None:

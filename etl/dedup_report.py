@@ -25,16 +25,14 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-SIZE_BINS = [(2, 2), (3, 3), (4, 5), (6, 10), (11, 100), (101, None)]
+# (label, largest size in the bin); the last bin is open-ended.
+SIZE_BINS = [("2", 2), ("3", 3), ("4-5", 5), ("6-10", 10), ("11-100", 100), ("101+", None)]
 EXAMPLES = 12
 SNIPPET = 600
 
 
 def _bin(size: int) -> str:
-    for lo, hi in SIZE_BINS:
-        if hi is None or size <= hi:
-            return f"{lo}-{hi}" if hi != lo and hi else (f"{lo}+" if hi is None else str(lo))
-    return "?"
+    return next(label for label, hi in SIZE_BINS if hi is None or size <= hi)
 
 
 def cluster_sizes(spark: SparkSession, lake: Lake) -> DataFrame:

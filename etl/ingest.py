@@ -29,6 +29,7 @@ from etl.readers import ReaderOptions, detect_format, read_file, sniff_format
 from llmlake.config import IngestConfig, Params
 from llmlake.lake import Lake
 from llmlake.log import get_logger
+from llmlake.spark import arrow_schema, rows_to_batch
 from llmlake.tables import insert_new, merge_quarantine, pick_new, table_state
 
 if TYPE_CHECKING:
@@ -114,40 +115,18 @@ def parse_uri(uri: str, opts: ReaderOptions) -> Iterator[dict]:
         yield {"kind": "quarantine", "origin": uri, "reason": f"reader_error: {exc!r}"}
 
 
-PARSED_COLUMNS = ["kind", "doc_id", "source", "url", "fetched_at", "content_type", "raw",
-                  "origin", "reason", "payload", "count"]
-
-
-def _parse_partition(opts: ReaderOptions, batch_rows: int):
+def _parse_partition(opts: ReaderOptions, batch_rows: int, schema: pa.Schema):
     def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow as pa
-
-        schema = pa.schema([
-            ("kind", pa.string()), ("doc_id", pa.string()), ("source", pa.string()),
-            ("url", pa.string()), ("fetched_at", pa.timestamp("us", tz="UTC")),
-            ("content_type", pa.string()), ("raw", pa.string()), ("origin", pa.string()),
-            ("reason", pa.string()), ("payload", pa.string()), ("count", pa.int64()),
-        ])
-
-        def flush(cols: dict[str, list]) -> pa.RecordBatch:
-            # Column lists convert to Arrow several times faster than a list of dicts.
-            return pa.RecordBatch.from_arrays(
-                [pa.array(cols[name], type=schema.field(name).type) for name in PARSED_COLUMNS],
-                schema=schema)
-
-        cols: dict[str, list] = {name: [] for name in PARSED_COLUMNS}
-        n = 0
+        rows: list[dict] = []
         for batch in batches:
             for uri in batch.column("path").to_pylist():
                 for row in parse_uri(uri, opts):
-                    for name in PARSED_COLUMNS:
-                        cols[name].append(row.get(name))
-                    n += 1
-                    if n >= batch_rows:
-                        yield flush(cols)
-                        cols, n = {name: [] for name in PARSED_COLUMNS}, 0
-        if n:
-            yield flush(cols)
+                    rows.append(row)
+                    if len(rows) >= batch_rows:
+                        yield rows_to_batch(rows, schema)
+                        rows = []
+        if rows:
+            yield rows_to_batch(rows, schema)
 
     return parse
 
@@ -157,7 +136,8 @@ def parse_sources(spark: SparkSession, files: list[str], cfg: IngestConfig) -> D
     # One partition per file without a shuffle: parallelize slices the list in order.
     rdd = spark.sparkContext.parallelize([(f,) for f in files], max(1, len(files)))
     paths = spark.createDataFrame(rdd, "path string")
-    return paths.mapInArrow(_parse_partition(reader_options(cfg), cfg.batch_rows), PARSED_DDL)
+    struct, schema = arrow_schema(PARSED_DDL)
+    return paths.mapInArrow(_parse_partition(reader_options(cfg), cfg.batch_rows, schema), struct)
 
 
 def batch_id() -> str:

@@ -94,3 +94,26 @@ def delta_version(spark: SparkSession, path: str) -> int | None:
         return None
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return int(row["version"]) if row else None
+
+
+def arrow_schema(ddl: str):
+    """The Spark schema of a ``mapInArrow`` output DDL and the Arrow schema workers build.
+
+    Parsing needs the active session's JVM (driver only), so the Arrow schema is made here
+    and shipped to the workers inside the function's closure.
+    """
+    from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.types import _parse_datatype_string
+
+    struct = _parse_datatype_string(ddl)  # resolved through the active session
+    return struct, to_arrow_schema(struct)
+
+
+def rows_to_batch(rows: list[dict], schema):
+    """Arrow batch from row dicts, built column by column (several times faster than
+    ``RecordBatch.from_pylist``); keys missing from a row become nulls."""
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_arrays(
+        [pa.array([r.get(name) for r in rows], type=schema.field(name).type)
+         for name in schema.names], schema=schema)
