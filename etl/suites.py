@@ -9,6 +9,9 @@ stage adds its table here, not another runner.
 Example::
 
     >>> from llmlake.config import Params
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
     >>> sorted(SUITES["bronze"].parameters(Params()))
     ['bronze_min_rows', 'content_types']
     >>> sorted(SUITES["silver"].parameters(Params()))
@@ -22,9 +25,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmlake.config import Params
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "expectations"
 
@@ -36,6 +42,8 @@ class TableSuite:
     table: str
     suite_file: str
     parameters: Callable[[Params], dict[str, Any]]
+    # Adds derived columns the suite checks (e.g. an array's length); None: the table as is.
+    view: Callable[[DataFrame, Params], DataFrame] | None = None
 
     @property
     def suite_path(self) -> Path:
@@ -91,10 +99,36 @@ def _gold_parameters(params: Params) -> dict[str, Any]:
     return values
 
 
+def _sequences_parameters(params: Params) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "sequences_min_rows": params.validate.sequences_min_rows,
+        "seq_len": params.train.context + 1,
+        "max_token_id": params.tokenizer.vocab_size - 1,
+    }
+    for split in SPLITS:
+        values[f"{split}_min_rows"] = 1 if getattr(params.dedup, split) > 0 else 0
+    return values
+
+
+def _sequences_view(df: DataFrame, params: Params) -> DataFrame:
+    """Per-sequence facts GX cannot compute on an array column: length, id range, EOS."""
+    from pyspark.sql import functions as F
+
+    from etl.tokenizer import EOS, SPECIAL_TOKENS
+
+    eos = SPECIAL_TOKENS.index(EOS)
+    return (df.withColumn("n_tokens", F.size("tokens"))
+            .withColumn("min_token", F.array_min("tokens"))
+            .withColumn("max_token", F.array_max("tokens"))
+            .withColumn("eos_count", F.size(F.filter("tokens", lambda t: t == eos))))
+
+
 SUITES: dict[str, TableSuite] = {
     "bronze": TableSuite("bronze/documents", "bronze_documents.json", _bronze_parameters),
     "silver": TableSuite("silver/documents", "silver_documents.json", _silver_parameters),
     "gold": TableSuite("gold/documents", "gold_documents.json", _gold_parameters),
+    "sequences": TableSuite("gold/sequences", "gold_sequences.json", _sequences_parameters,
+                            _sequences_view),
 }
 
 

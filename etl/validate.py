@@ -322,6 +322,8 @@ def run(params: Params, table: str) -> bool:
     started = time.perf_counter()
     # Pin the version, so the report names exactly the snapshot that was validated.
     df = spark.read.format("delta").option("versionAsOf", version).load(path)
+    if spec.view is not None:
+        df = spec.view(df, params)
     # One site per table: DVC stages must not share an output folder.
     docs = lake.report("gx") / table
     summary = validate_dataframe(df, spec.suite_path, parameters, docs)

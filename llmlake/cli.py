@@ -99,8 +99,35 @@ def dedup(ctx: click.Context) -> None:
     stage.run(params_of(ctx))
 
 
+@etl.command()
+@click.pass_context
+def tokenizer(ctx: click.Context) -> None:
+    """Train the byte-level BPE tokenizer on the gold train split."""
+    from etl import tokenizer as stage
+
+    stage.run(params_of(ctx))
+
+
+@etl.command()
+@click.pass_context
+def tokenize(ctx: click.Context) -> None:
+    """Encode gold documents and pack them into gold/sequences of context + 1 tokens."""
+    from etl import sequences as stage
+
+    stage.run(params_of(ctx))
+
+
+@etl.command("export-shards")
+@click.pass_context
+def export_shards(ctx: click.Context) -> None:
+    """Write gold/sequences as flat binary token shards for numpy/torch-only training."""
+    from etl import shards as stage
+
+    stage.run(params_of(ctx))
+
+
 @cli.command()
-@click.argument("table", type=click.Choice(["bronze", "silver", "gold"]))
+@click.argument("table", type=click.Choice(["bronze", "silver", "gold", "sequences"]))
 @click.pass_context
 def validate(ctx: click.Context, table: str) -> None:
     """Validate a lake table with its Great Expectations suite (exit 1 on failure)."""

@@ -114,12 +114,58 @@ class DedupConfig:
 
 
 @dataclass(frozen=True)
+class TokenizerConfig:
+    vocab_size: int = 8192         # demo size; 32k-50k suits a real corpus
+    sample_docs: int = 50_000      # train-split documents streamed into BPE training
+    min_frequency: int = 2         # a pair must occur this often to be merged
+    eval_docs: int = 5_000         # val-split documents measured for the report
+    seed: int = 0                  # which documents the sample takes
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 512:
+            raise ValueError(f"vocab_size must be at least 512 (256 bytes + merges), "
+                             f"got {self.vocab_size}")
+        if self.sample_docs < 1 or self.eval_docs < 1:
+            raise ValueError("sample_docs and eval_docs must be at least 1")
+
+
+REMAINDERS = ("drop", "pad")
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    batch_docs: int = 256          # documents per Arrow batch and encode_batch call
+    # The last, short sequence of each split: "drop" it (its tokens are counted in the
+    # report) or "pad" it to full length with <|pad|>.
+    remainder: str = "drop"
+    seed: int = 0                  # deterministic shuffle of documents and sequences
+
+    def __post_init__(self) -> None:
+        if self.remainder not in REMAINDERS:
+            raise ValueError(f"remainder must be one of {', '.join(REMAINDERS)}, "
+                             f"got {self.remainder!r}")
+        if self.batch_docs < 1:
+            raise ValueError(f"batch_docs must be at least 1, got {self.batch_docs}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Tokens a model sees at once; packed sequences hold context + 1 (inputs and targets).
+    context: int = 256
+
+    def __post_init__(self) -> None:
+        if self.context < 1:
+            raise ValueError(f"context must be at least 1, got {self.context}")
+
+
+@dataclass(frozen=True)
 class ValidateConfig:
     bronze_min_rows: int = 100
     content_types: list[str] = field(default_factory=lambda: ["text/html", "text/plain"])
     silver_min_rows: int = 100  # silver/documents rows, kept and dropped
     silver_min_kept: int = 1  # silver/documents rows with drop_reason NULL
     gold_min_rows: int = 100  # gold/documents rows (dedup survivors)
+    sequences_min_rows: int = 10  # gold/sequences rows (packed training sequences)
     # Largest allowed gap between a split's share of gold rows and its dedup ratio
     # (absolute: 0.05 lets a 0.90 train split hold 85% to 95% of the rows).
     split_tolerance: float = 0.05
@@ -133,6 +179,9 @@ class Params:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 

@@ -35,6 +35,9 @@ TABLES = (
     "ops/feedback",
 )
 
+# What open() would give a new file under the current umask.
+_FILE_MODE = 0o666 & ~os.umask(os.umask(0))
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -45,6 +48,9 @@ class Lake:
             raise KeyError(f"unknown table {name!r}; known tables: {', '.join(TABLES)}")
         root = self.config.root.rstrip("/")
         return f"{root}/{name}"
+
+    def artifact(self, name: str) -> Path:
+        return Path(self.config.artifacts) / name
 
     def report(self, name: str) -> Path:
         return Path(self.config.reports) / name
@@ -71,5 +77,6 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")
+    os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; others should read reports too
     os.replace(tmp, path)
     return path
