@@ -104,3 +104,48 @@ def write_results(name: str, payload: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2) + "\n")
     return out
+
+
+class CpuMeter:
+    """CPU seconds of this process and its descendants (the JVM, Python workers) over a block.
+
+    Each process's own user + system time is sampled while the block runs and the last
+    value seen per process is summed: Spark's Python workers come and go, and a parent's
+    ``children_*`` times count only the children it has reaped (an unreaped worker's time
+    would be lost). A worker that exits loses at most one sampling interval.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        import threading
+
+        self.interval, self.seconds = interval, 0.0
+        self.seen: dict[tuple[int, float], float] = {}
+        self.done, self.thread = threading.Event(), threading.Thread(target=self._loop,
+                                                                     daemon=True)
+
+    def _sample(self) -> dict[tuple[int, float], float]:
+        import psutil
+
+        me, out = psutil.Process(), {}
+        for p in [me, *me.children(recursive=True)]:
+            try:  # (pid, start time): a pid can be reused by a later worker
+                t = p.cpu_times()
+                out[p.pid, p.create_time()] = t.user + t.system
+            except psutil.Error:  # exited (or a zombie) between listing and reading
+                continue
+        return out
+
+    def _loop(self) -> None:
+        while not self.done.wait(self.interval):
+            self.seen.update(self._sample())
+
+    def __enter__(self) -> CpuMeter:
+        self.base = self._sample()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+        self.seen.update(self._sample())
+        self.seconds = sum(v - self.base.get(k, 0.0) for k, v in self.seen.items())

@@ -38,6 +38,7 @@ Example::
 
     python bench/dedup.py --docs 2000 --scales 2000
     python bench/dedup.py --datatrove-docs 50000 --scales 10000,100000,1000000
+    python bench/dedup.py --datatrove-docs 50000 --reuse --rerun ours,ours-noverify,100000
 """
 
 from __future__ import annotations
@@ -59,7 +60,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit, forbid_network, measure, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    emit,
+    forbid_network,
+    measure,
+    write_results,
+)
 
 NGRAM, BANDS, ROWS = 5, 14, 8
 CONTENDERS = ("ours", "ours-noverify", "datatrove")
@@ -174,51 +181,6 @@ def scores(rows: list[tuple[int, str, Hashable]]) -> dict:
 
 
 # -- ours ---------------------------------------------------------------------------------
-class CpuMeter:
-    """CPU seconds of this process and its descendants (the JVM, Python workers) over a block.
-
-    Each process's own user + system time is sampled while the block runs and the last
-    value seen per process is summed: Spark's Python workers come and go, and a parent's
-    ``children_*`` times count only the children it has reaped (an unreaped worker's time
-    would be lost). A worker that exits loses at most one sampling interval.
-    """
-
-    def __init__(self, interval: float = 0.2) -> None:
-        import threading
-
-        self.interval, self.seconds = interval, 0.0
-        self.seen: dict[tuple[int, float], float] = {}
-        self.done, self.thread = threading.Event(), threading.Thread(target=self._loop,
-                                                                     daemon=True)
-
-    def _sample(self) -> dict[tuple[int, float], float]:
-        import psutil
-
-        me, out = psutil.Process(), {}
-        for p in [me, *me.children(recursive=True)]:
-            try:  # (pid, start time): a pid can be reused by a later worker
-                t = p.cpu_times()
-                out[p.pid, p.create_time()] = t.user + t.system
-            except psutil.Error:  # exited (or a zombie) between listing and reading
-                continue
-        return out
-
-    def _loop(self) -> None:
-        while not self.done.wait(self.interval):
-            self.seen.update(self._sample())
-
-    def __enter__(self) -> CpuMeter:
-        self.base = self._sample()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.done.set()
-        self.thread.join()
-        self.seen.update(self._sample())
-        self.seconds = sum(v - self.base.get(k, 0.0) for k, v in self.seen.items())
-
-
 def write_silver(spark, table: str, path: str) -> int:
     """The texts as a silver-like Delta table: every document kept, English, no fetch time."""
     from pyspark.sql import functions as F
@@ -475,6 +437,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="take runs already in bench/results/dedup.json (same --docs, "
                              "--seed and --datatrove-docs) instead of running them again")
+    parser.add_argument("--rerun", default="",
+                        help="with --reuse: contenders and scales to run again anyway, "
+                             "comma-separated (e.g. ours,ours-noverify,10000,100000)")
     parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
     parser.add_argument("--child", default=None)
     parser.add_argument("--table", default="")
@@ -485,6 +450,10 @@ def main() -> None:
         return
     work, load = Path(args.work), [round(x, 2) for x in os.getloadavg()]
     results, scale_runs = previous_runs(args) if args.reuse else ({}, {})
+    for name in filter(None, args.rerun.split(",")):
+        results.pop(name, None)
+        if name.isdigit():
+            scale_runs.pop(int(name), None)
     # datatrove runs on the first --datatrove-docs; ours runs on all, and also scores those.
     prefix = args.datatrove_docs if 0 < args.datatrove_docs < args.docs else 0
     for kind in filter(None, args.contenders.split(",")):

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmlake.config import DedupConfig, Params
 from llmlake.lake import Lake
-from llmlake.log import get_logger
+from llmlake.log import Steps, get_logger
 from llmlake.tables import get_property, set_property
 
 if TYPE_CHECKING:
@@ -55,21 +55,21 @@ FAR_FUTURE = "9999-12-31 00:00:00"
 
 def _signature_udf(cfg: DedupConfig):
     def sign(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import numpy as np
         import pyarrow as pa
-        import xxhash
 
-        from etl.minhash import MinHasher, batch, normalize_for_dedup
+        from etl.minhash import MinHasher, batch
 
         hasher = MinHasher(cfg.bands, cfg.rows, cfg.seed)
         for rb in batches:
             texts = rb.column("text").to_pylist()
             out = batch(texts, hasher, cfg.ngram, with_shingles=False)
             bands = out["band_hashes"].view("int64")  # Spark has no unsigned 64-bit type
-            hashes = [xxhash.xxh3_128_hexdigest(normalize_for_dedup(t or "")) for t in texts]
+            bounds = np.arange(0, bands.size + 1, cfg.bands, dtype=np.int32)
             yield pa.RecordBatch.from_pydict({
-                "doc_id": rb.column("doc_id"), "text_hash": hashes,
+                "doc_id": rb.column("doc_id"), "text_hash": out["text_hashes"],
                 "num_shingles": pa.array(out["num_shingles"], pa.int32()),
-                "bands": pa.array(list(bands), pa.list_(pa.int64())),
+                "bands": pa.ListArray.from_arrays(pa.array(bounds), pa.array(bands.ravel())),
             })
 
     return sign
@@ -226,11 +226,13 @@ DEDUP_TABLES = ("gold/documents", "gold/minhash", "gold/duplicates")
 
 
 def state_key(params: Params) -> str:
-    """Gold is only extended incrementally while the dedup and clean params stay the same."""
+    """Gold is only extended incrementally while the dedup and clean params (and the MinHash
+    algorithm, whose band hashes gold/minhash stores) stay the same."""
     from etl.clean import config_hash
+    from etl.minhash import VERSION
 
-    blob = json.dumps({"dedup": asdict(params.dedup), "clean": config_hash(params.clean)},
-                      sort_keys=True)
+    blob = json.dumps({"dedup": asdict(params.dedup), "clean": config_hash(params.clean),
+                       "minhash": VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -257,23 +259,24 @@ def run(params: Params) -> dict[str, Any]:
     from etl.dedup_report import write_reports
     from llmlake.spark import get_spark
 
-    started = time.time()
+    started, steps = time.time(), Steps(log, "dedup")
     cfg, lake = params.dedup, Lake(params.lake)
     spark = get_spark(params.spark)
     scratch = f"{params.lake.root.rstrip('/')}/_staging/dedup"
     key = state_key(params)
-    reset_if_stale(spark, lake, key)
-    new, old = pending_docs(spark, lake)
-    new.write.mode("overwrite").parquet(f"{scratch}/new")
-    new = spark.read.parquet(f"{scratch}/new")
+    with steps("pending documents"):
+        reset_if_stale(spark, lake, key)
+        new, old = pending_docs(spark, lake)
+        new.write.mode("overwrite").parquet(f"{scratch}/new")
+        new = spark.read.parquet(f"{scratch}/new")
+        n_new = new.count()
     batch = "dedup-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    n_new = new.count()
     log.info("dedup: %d new kept documents (gold exists: %s)", n_new, old)
     if n_new == 0:
         return write_reports(spark, lake, cfg, batch, None, time.time() - started)
-
-    signatures(new, cfg).write.mode("overwrite").parquet(f"{scratch}/sigs")
-    sigs = spark.read.parquet(f"{scratch}/sigs")
+    with steps("signatures"):
+        signatures(new, cfg).write.mode("overwrite").parquet(f"{scratch}/sigs")
+        sigs = spark.read.parquet(f"{scratch}/sigs")
     gold = spark.read.format("delta").load(lake.table("gold/documents")) if old else None
     all_sigs, texts, members = sigs, new.select("doc_id", "text", "url"), new.select(
         "doc_id", "fetched_at", F.lit(False).alias("in_gold"))
@@ -283,17 +286,22 @@ def run(params: Params) -> dict[str, Any]:
         texts = texts.unionByName(gold.select("doc_id", "text", "url"))
         members = members.unionByName(gold.select("doc_id", "fetched_at",
                                                   F.lit(True).alias("in_gold")))
-    edges = all_edges(spark, new, all_sigs, texts, old, cfg)
-    edges.write.mode("overwrite").parquet(f"{scratch}/edges")
-    edges = spark.read.parquet(f"{scratch}/edges")
-    labels = connected_components(edges.select("src", "dst"),
-                                  checkpoint_dir=f"{scratch}/components")
-    fate = assign(members, labels).join(new.select("doc_id"), "doc_id", "left_semi")
-    fate.write.mode("overwrite").parquet(f"{scratch}/fate")
-    fate = spark.read.parquet(f"{scratch}/fate")
-    write_tables(spark, lake, cfg, new, sigs, edges, fate, batch)
-    set_property(spark, lake.table("gold/documents"), STATE_PROPERTY, key)
-    return write_reports(spark, lake, cfg, batch, fate, time.time() - started)
+    with steps("edges"):
+        edges = all_edges(spark, new, all_sigs, texts, old, cfg)
+        edges.write.mode("overwrite").parquet(f"{scratch}/edges")
+        edges = spark.read.parquet(f"{scratch}/edges")
+    with steps("clusters"):
+        labels = connected_components(edges.select("src", "dst"),
+                                      checkpoint_dir=f"{scratch}/components")
+        fate = assign(members, labels).join(new.select("doc_id"), "doc_id", "left_semi")
+        fate.write.mode("overwrite").parquet(f"{scratch}/fate")
+        fate = spark.read.parquet(f"{scratch}/fate")
+    with steps("write tables"):
+        write_tables(spark, lake, cfg, new, sigs, edges, fate, batch)
+        set_property(spark, lake.table("gold/documents"), STATE_PROPERTY, key)
+    with steps("reports"):
+        return write_reports(spark, lake, cfg, batch, fate, time.time() - started,
+                             steps.seconds)
 
 
 def match_kind(fate: DataFrame, sigs: DataFrame, edges: DataFrame) -> DataFrame:

@@ -31,10 +31,6 @@ EXAMPLES = 12
 SNIPPET = 600
 
 
-def _bin(size: int) -> str:
-    return next(label for label, hi in SIZE_BINS if hi is None or size <= hi)
-
-
 def cluster_sizes(spark: SparkSession, lake: Lake) -> DataFrame:
     """``cluster_id, size`` for every cluster with at least one removed copy."""
     from pyspark.sql import functions as F
@@ -43,43 +39,63 @@ def cluster_sizes(spark: SparkSession, lake: Lake) -> DataFrame:
     return dups.groupBy("cluster_id").agg((F.count("*") + 1).alias("size"))
 
 
-def gold_summary(spark: SparkSession, lake: Lake) -> dict[str, Any]:
-    from delta.tables import DeltaTable
+def _size_bin() -> Any:
+    from pyspark.sql import functions as F
 
-    if not DeltaTable.isDeltaTable(spark, lake.table("gold/documents")):
-        return {"gold_documents": 0}
+    label = F.lit(SIZE_BINS[-1][0])
+    for name, hi in reversed(SIZE_BINS[:-1]):
+        label = F.when(F.col("size") <= hi, name).otherwise(label)
+    return label
+
+
+def gold_summary(spark: SparkSession, lake: Lake, batch: str) -> dict[str, Any]:
+    """Gold's state and this batch's removals, in three small aggregations."""
+    from pyspark.sql import functions as F
+
     gold = spark.read.format("delta").load(lake.table("gold/documents"))
+    splits = {r["split"]: r["count"] for r in gold.groupBy("split").count().collect()}
     dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
-    sizes = [r["size"] for r in cluster_sizes(spark, lake).collect()]
-    hist: dict[str, int] = {}
-    for size in sorted(sizes):
-        hist[_bin(size)] = hist.get(_bin(size), 0) + 1
+    removed = dups.groupBy("match", (F.col("batch") == batch).alias("now")).count().collect()
+    bins = (cluster_sizes(spark, lake).groupBy(_size_bin().alias("bin"))
+            .agg(F.count("*").alias("clusters"), F.max("size").alias("largest")).collect())
+    found = {r["bin"]: r for r in bins}
     return {
-        "gold_documents": gold.count(),
-        "removed_total": {r["match"]: r["count"] for r in dups.groupBy("match").count().collect()},
-        "clusters_with_copies": len(sizes),
-        "largest_cluster": max(sizes, default=1),
-        "cluster_size_histogram": hist,
-        "splits": {r["split"]: r["count"] for r in gold.groupBy("split").count().collect()},
+        "this_run_removed": _by_match(r for r in removed if r["now"]),
+        "gold_documents": sum(splits.values()),
+        "removed_total": _by_match(removed),
+        "clusters_with_copies": sum(r["clusters"] for r in bins),
+        "largest_cluster": max((r["largest"] for r in bins), default=1),
+        "cluster_size_histogram": {label: found[label]["clusters"] for label, _ in SIZE_BINS
+                                   if label in found},
+        "splits": splits,
     }
 
 
+def _by_match(rows: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r["match"]] = out.get(r["match"], 0) + r["count"]
+    return out
+
+
 def write_reports(spark: SparkSession, lake: Lake, cfg: DedupConfig, batch: str,
-                  fate: DataFrame | None, seconds: float) -> dict[str, Any]:
+                  fate: DataFrame | None, seconds: float,
+                  steps: dict[str, float] | None = None) -> dict[str, Any]:
     this_run: dict[str, Any] = {"new_documents": 0, "kept": 0, "removed": {}}
-    if fate is not None:
-        this_run["new_documents"] = fate.count()
-        this_run["kept"] = fate.where("keep").count()
-        dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
-        this_run["removed"] = {r["match"]: r["count"] for r in dups.where(f"batch = '{batch}'")
-                               .groupBy("match").count().collect()}
     tables = {name: table_state(spark, lake.table(name))
               for name in ("silver/documents", "gold/documents", "gold/duplicates",
                            "gold/minhash")}
-    report = {"batch": batch, "this_run": this_run, **gold_summary(spark, lake),
+    summary: dict[str, Any] = {"gold_documents": 0}
+    if tables["gold/documents"]["version"] is not None:
+        summary = gold_summary(spark, lake, batch)
+        this_run["removed"] = summary.pop("this_run_removed")
+    if fate is not None:
+        kept = {r["keep"]: r["count"] for r in fate.groupBy("keep").count().collect()}
+        this_run.update(new_documents=sum(kept.values()), kept=kept.get(True, 0))
+    report = {"batch": batch, "this_run": this_run, **summary,
               "settings": {"ngram": cfg.ngram, "bands": cfg.bands, "rows": cfg.rows,
                            "threshold": cfg.threshold if cfg.verify else None},
-              "tables": tables, "seconds": round(seconds, 1)}
+              "tables": tables, "seconds": round(seconds, 1), "step_seconds": steps or {}}
     lake.write_report("dedup.json", report)
     lake.write_lineage("dedup", tables, batch=batch)
     if tables["gold/documents"]["version"] is not None:
@@ -95,17 +111,23 @@ def examples(spark: SparkSession, lake: Lake) -> list[dict[str, Any]]:
 
     top = cluster_sizes(spark, lake).orderBy(F.desc("size"), "cluster_id").limit(EXAMPLES)
     dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
-    one = (dups.join(top, "cluster_id")
-           .withColumn("rank", F.row_number().over(
-               Window.partitionBy("cluster_id").orderBy(F.desc("match"), "doc_id")))
-           .where("rank = 1"))
-    silver = spark.read.format("delta").load(lake.table("silver/documents")).select(
-        "doc_id", "text", "url")
-    rows = (one.join(silver.select(F.col("doc_id").alias("cluster_id"),
-                                   F.col("text").alias("survivor_text"),
-                                   F.col("url").alias("survivor_url")), "cluster_id")
-            .join(silver, "doc_id").orderBy(F.desc("size"), "cluster_id").collect())
-    return [r.asDict() for r in rows]
+    picks = (dups.join(top, "cluster_id")
+             .withColumn("rank", F.row_number().over(
+                 Window.partitionBy("cluster_id").orderBy(F.desc("match"), "doc_id")))
+             .where("rank = 1").select("cluster_id", "doc_id", "size", "match").collect())
+    # A dozen pairs: fetch their texts by id rather than joining all of silver.
+    ids = {r["doc_id"] for r in picks} | {r["cluster_id"] for r in picks}
+    texts = {r["doc_id"]: r for r in spark.read.format("delta")
+             .load(lake.table("silver/documents")).where(F.col("doc_id").isin(sorted(ids)))
+             .select("doc_id", "text", "url").collect()}
+    rows = []
+    for p in sorted(picks, key=lambda r: (-r["size"], r["cluster_id"])):
+        survivor, copy = texts.get(p["cluster_id"]), texts.get(p["doc_id"])
+        if survivor is None or copy is None:
+            continue
+        rows.append({**p.asDict(), "text": copy["text"], "url": copy["url"],
+                     "survivor_text": survivor["text"], "survivor_url": survivor["url"]})
+    return rows
 
 
 def write_html(spark: SparkSession, lake: Lake, report: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ clustering of documents happen in Spark (:mod:`etl.components`). It provides:
   punctuation/symbols replaced by spaces, invisible format characters removed, whitespace
   collapsed (exact dedup hashes the same form);
 * :func:`shingles` - the set of word 5-gram shingles of that form, each hashed to 64 bits
-  with xxh3, as a sorted ``uint64`` array;
+  (the n-gram's words' xxh3 hashes combined), as a sorted ``uint64`` array;
 * :class:`MinHasher` - ``bands * rows`` universal hash functions ``(a*x + b) mod (2**61-1)``
   evaluated exactly in numpy, the per-document signature (the minimum of each function
   over the shingles), and the per-band hashes that LSH groups documents by;
@@ -43,6 +43,9 @@ from collections.abc import Sequence
 import numpy as np
 import xxhash
 
+# Band hashes stored in the lake are only comparable within one version: bump it whenever
+# shingles, signatures or band hashes change, and the dedup stage rebuilds gold.
+VERSION = 2
 MERSENNE_PRIME = (1 << 61) - 1
 # Signature value of a document without shingles: above every real value (< p).
 EMPTY_VALUE = np.uint64(np.iinfo(np.uint64).max)
@@ -100,23 +103,43 @@ def normalize_for_dedup(text: str) -> str:
 
 
 def shingles(text: str, ngram: int = 5) -> np.ndarray:
-    """Sorted, distinct xxh3-64 hashes of the word ``ngram``-grams of the normalized text.
+    """Sorted, distinct 64-bit hashes of the word ``ngram``-grams of the normalized text.
 
-    A text of fewer than ``ngram`` words gives one shingle, the hash of all of it (so a
+    A text of fewer than ``ngram`` words gives one shingle, the xxh3-64 of all of it (so a
     short document still matches its exact copies); an empty text gives none.
 
     >>> shingles("One two three four five six").size, shingles("Hi!").size, shingles("").size
     (2, 1, 0)
     """
+    return shingles_of_words(_words(text), ngram)
+
+
+# An n-gram's hash: its words' xxh3-64 hashes folded as a polynomial in _GRAM_BASE (mod
+# 2**64), then mixed (the splitmix64 finalizer) so that no linear structure reaches the
+# MinHash functions. Hashing each word once and combining in numpy is several times faster
+# than joining and hashing every n-gram string.
+_GRAM_BASE = _U64(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
+
+
+def shingles_of_words(words: list[str], ngram: int = 5) -> np.ndarray:
+    """:func:`shingles` of an already normalized word list."""
     if ngram < 1:
         raise ValueError(f"ngram must be >= 1, got {ngram}")
-    words = _words(text)
     if len(words) <= ngram:
-        grams: list[str] = [" ".join(words)] if words else []
-    else:
-        grams = [" ".join(g) for g in zip(*(words[i:] for i in range(ngram)), strict=False)]
-    hashes = np.fromiter(map(xxhash.xxh3_64_intdigest, grams), dtype=_U64, count=len(grams))
-    return np.unique(hashes)
+        return np.array([xxhash.xxh3_64_intdigest(" ".join(words))] if words else [], _U64)
+    w = np.fromiter(map(xxhash.xxh3_64_intdigest, words), dtype=_U64, count=len(words))
+    n = len(words) - ngram + 1
+    g = w[:n].copy()
+    for j in range(1, ngram):
+        g *= _GRAM_BASE
+        g += w[j:j + n]
+    g ^= g >> _U64(30)
+    g *= _MIX1
+    g ^= g >> _U64(27)
+    g *= _MIX2
+    g ^= g >> _U64(31)
+    return np.unique(g)
 
 
 def exact_jaccard(shingles_a: np.ndarray, shingles_b: np.ndarray) -> float:
@@ -295,16 +318,20 @@ def batch(texts: Sequence[str | None], hasher: MinHasher, ngram: int = 5, *,
 
     Returns ``band_hashes`` (``(n, bands)`` uint64; Spark wants them viewed as int64),
     ``num_shingles`` (``(n,)`` int32; documents with none share every band hash, so leave
-    them out of banding), ``shingles`` (a list of uint64 arrays, for exact-Jaccard checks of
+    them out of banding), ``text_hashes`` (xxh3-128 hex of each normalized text: the exact
+    dedup key), ``shingles`` (a list of uint64 arrays, for exact-Jaccard checks of
     candidate pairs) and, if asked, ``signatures``: the low 32 bits of each value, ``(n,
     num_perm)`` uint32 - half the storage, and still enough for
     :meth:`MinHasher.jaccard_estimate` (a false agreement has probability ``2**-32``).
     """
-    sets = [shingles(t or "", ngram) for t in texts]
+    words = [_words(t or "") for t in texts]
+    sets = [shingles_of_words(w, ngram) for w in words]
     sigs = hasher.signatures(sets)
     out: dict = {
         "band_hashes": hasher.band_hashes(sigs),
         "num_shingles": np.array([s.size for s in sets], dtype=np.int32),
+        # The exact-dedup key: xxh3-128 of the normalized text (see normalize_for_dedup).
+        "text_hashes": [xxhash.xxh3_128_hexdigest(" ".join(w)) for w in words],
     }
     if with_shingles:
         out["shingles"] = sets

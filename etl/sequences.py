@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from functools import cache
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from etl.packing import Remainder
@@ -44,6 +45,7 @@ from llmlake.log import get_logger
 from llmlake.tables import get_property, set_property
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
     from pyspark.sql import DataFrame
     from tokenizers import Tokenizer
@@ -67,12 +69,15 @@ def cached_tokenizer(text: str) -> Tokenizer:
     return for_documents(Tokenizer.from_str(text))
 
 
-def encode_texts(tok: Tokenizer, texts: list[str], eos: int) -> tuple[list[list[int]], int]:
-    """Token ids of each text with EOS appended, and their total count."""
+def encode_texts(tok: Tokenizer, texts: list[str], eos: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of the texts, each followed by EOS: one flat int32 array and the lengths."""
+    import numpy as np
+
     ids = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
-    for row in ids:
-        row.append(eos)
-    return ids, sum(map(len, ids))
+    lengths = np.fromiter(map(len, ids), dtype=np.int32, count=len(ids)) + 1
+    flat = np.fromiter(chain.from_iterable(chain(row, (eos,)) for row in ids), dtype=np.int32,
+                       count=int(lengths.sum()))
+    return flat, lengths
 
 
 def _encoder(tok_json: str, eos: int, batch_docs: int, schema: pa.Schema):
@@ -90,11 +95,9 @@ def _encoder(tok_json: str, eos: int, batch_docs: int, schema: pa.Schema):
             for start in range(0, big.num_rows, batch_docs):
                 rb = big.slice(start, batch_docs)
                 texts = [t or "" for t in rb.column("text").to_pylist()]
-                ids, total = encode_texts(tok, texts, eos)
-                lengths = np.fromiter(map(len, ids), dtype=np.int32, count=len(ids))
-                bounds = np.zeros(len(ids) + 1, dtype=np.int32)
+                flat, lengths = encode_texts(tok, texts, eos)
+                bounds = np.zeros(len(lengths) + 1, dtype=np.int32)
                 np.cumsum(lengths, out=bounds[1:])
-                flat = np.fromiter((t for row in ids for t in row), dtype=np.int32, count=total)
                 yield pa.RecordBatch.from_arrays([
                     rb.column("doc_id"), rb.column("split"), rb.column("order_key"),
                     pc.binary_length(rb.column("text")).cast(pa.int64()),
@@ -213,9 +216,7 @@ def run(params: Params) -> dict[str, Any]:
     key = state_key(gold_version, file_hash(tok_path), params)
     if delta_version(spark, out) is not None and get_property(spark, out, STATE_PROPERTY) == key:
         log.info("tokenize: %s is up to date (gold version %d)", out, gold_version)
-        report = _previous(lake, key)
-        lake.write_report("tokenize.json", report)
-        return report
+        return _previous(lake, key)
     gold = spark.read.format("delta").option("versionAsOf", gold_version).load(gold_path)
     staging = f"{params.lake.root.rstrip('/')}/_staging/tokenize/encoded"
     encode(gold, tok.to_str(), tok.token_to_id(EOS), cfg.batch_docs, cfg.seed) \
@@ -245,9 +246,14 @@ def run(params: Params) -> dict[str, Any]:
 
 
 def _previous(lake: Lake, key: str) -> dict[str, Any]:
+    """The report of the run that built the current table (left as it is, so DVC sees no
+    change), or a minimal one if it was deleted."""
     path = lake.report("tokenize.json")
-    report = json.loads(path.read_text()) if path.exists() else {}
-    return {**report, "state": key, "unchanged": True}
+    if path.exists():
+        return {**json.loads(path.read_text()), "unchanged": True}
+    report = {"state": key, "note": "sequences were already up to date; counts not recomputed"}
+    lake.write_report("tokenize.json", report)
+    return {**report, "unchanged": True}
 
 
 if __name__ == "__main__":

@@ -2,12 +2,18 @@
 
 ``get_logger(__name__)`` gives a logger that writes ``time level name: message`` lines to
 stderr; ``progress(iterable, ...)`` wraps tqdm so long loops show a bar on a terminal and
-periodic log lines when the output is not a terminal (CI, ``dvc repro`` logs).
+periodic log lines when the output is not a terminal (CI, ``dvc repro`` logs); ``Steps``
+logs each step of a stage as it ends, with its time, and keeps the times for the report.
 
 Example::
 
     >>> for _ in progress(range(3), desc="demo", total=3):
     ...     pass
+    >>> steps = Steps(get_logger("demo"), "demo")
+    >>> with steps("count"):
+    ...     pass
+    >>> list(steps.seconds)
+    ['count']
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -51,3 +59,19 @@ def progress(
         mininterval=0.5 if interactive else 10.0,
         file=sys.stderr,
     )
+
+
+class Steps:
+    """Times the steps of a stage: ``with steps("name"):`` logs the step when it ends."""
+
+    def __init__(self, log: logging.Logger, stage: str) -> None:
+        self.log, self.stage = log, stage
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        took = time.perf_counter() - started
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 2)
+        self.log.info("%s: %s done in %.1fs", self.stage, name, took)

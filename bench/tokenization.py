@@ -1,0 +1,211 @@
+"""Benchmark: the Spark tokenize stage against ``tokenizers`` ``encode_batch`` alone.
+
+Generates the project's sample crawl (``--docs`` documents, default 75,000, about 200 MB
+of text; seed 7; cached under ``bench/work/``), takes the plain text of every document
+from its ``truth.jsonl``, trains one byte-level BPE (``--vocab`` ids, on the first 20,000
+texts, untimed) and gives every contender exactly the same texts and tokenizer, each in
+its own process (so peak memory, of the whole process tree, is its own):
+
+- ``library``: ``Tokenizer.encode_batch`` over the texts in batches of
+  ``tokenize.batch_docs`` in one process, one thread (``TOKENIZERS_PARALLELISM=false``),
+  reading each encoding's ids; the texts are in memory before the clock starts.
+- ``library-threads``: the same with the library's own thread pool on (all cores).
+- ``spark-encode``: the stage's encode pass alone (:func:`etl.sequences.encode`: Delta
+  read, Arrow batches to the Python workers, ``encode_batch``, EOS, token arrays back to
+  the JVM) into Spark's ``noop`` sink, ``local[*]``.
+- ``spark-stage``: the whole stage, :func:`etl.sequences.run` (encode, staging, offsets,
+  distributed packing, Delta write of ``gold/sequences``, report).
+
+The Spark session start and the writing of the gold table are not timed. Throughput is
+MB of UTF-8 text per second; per core, a one-thread contender's rate is MB over its CPU
+seconds and Spark's is its MB/s over the cores it used; MB per CPU second of the whole
+process tree (JVM and Python workers included) is shown for all. The goal: Spark's
+per-core rate at least 0.9 of the library's. Prints a table and writes
+``bench/results/tokenize.json``. No child may use the network.
+
+(Not ``bench/tokenize.py``: run as a script, a file of that name in this folder would
+shadow the standard library's ``tokenize`` module for every benchmark here.)
+
+Example::
+
+    python bench/tokenization.py --docs 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import CpuMeter, emit, forbid_network, measure, write_results  # noqa: E402
+from bench.dedup import make_corpus, read_docs  # noqa: E402
+
+CONTENDERS = ("library", "library-threads", "spark-encode", "spark-stage")
+TRAIN_TEXTS = 20_000
+BATCH_DOCS = 256  # tokenize.batch_docs default
+CONTEXT = 1024
+
+
+def texts_of(table: Path) -> list[str]:
+    return [text or "" for _, text, _ in read_docs(str(table))]
+
+
+def train_tokenizer(table: Path, out: Path, vocab: int) -> Path:
+    """One tokenizer for every contender (cached beside the corpus)."""
+    from etl.tokenizer import save, train
+
+    # The stage finds it as <artifacts>/tokenizer/tokenizer.json.
+    path = out / f"vocab-{vocab}" / "tokenizer" / "tokenizer.json"
+    if not path.exists():
+        print(f"training a {vocab}-id tokenizer ...", flush=True)
+        texts = texts_of(table)[:TRAIN_TEXTS]
+        save(train(texts, vocab), path.parent)
+    return path
+
+
+def run_library(table: Path, tokenizer: Path) -> dict:
+    from itertools import islice
+
+    from etl.tokenizer import load
+
+    forbid_network()
+    texts = texts_of(table)
+    tok = load(tokenizer)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    tokens, it = 0, iter(texts)
+    wall, cpu = time.perf_counter(), time.process_time()
+    while chunk := list(islice(it, BATCH_DOCS)):
+        for enc in tok.encode_batch(chunk, add_special_tokens=False):
+            tokens += len(enc.ids) + 1  # the stage's EOS
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"documents": len(texts), "mb": mb, "tokens": tokens, "seconds": wall,
+            "cpu_seconds": cpu, "cores": 1 if os.environ["TOKENIZERS_PARALLELISM"] == "false"
+            else os.cpu_count()}
+
+
+def write_gold(spark, table: Path, path: str) -> int:
+    """The texts as a gold-like Delta table (doc_id, split, text); not timed."""
+    from pyspark.sql import functions as F
+
+    docs = spark.read.parquet(str(table)).select(
+        F.sha2("url", 256).substr(1, 32).alias("doc_id"), F.lit("train").alias("split"),
+        F.coalesce("text", F.lit("")).alias("text"))
+    docs.write.format("delta").mode("overwrite").save(path)
+    return spark.read.format("delta").load(path).count()
+
+
+def run_spark(table: Path, tokenizer: Path, work: Path, whole_stage: bool) -> dict:
+    import shutil
+
+    from etl import sequences
+    from llmlake.config import params_from_dict
+    from llmlake.lake import Lake
+    from llmlake.spark import get_spark
+
+    forbid_network()
+    shutil.rmtree(work, ignore_errors=True)
+    params = params_from_dict({
+        "lake": {"root": str(work / "lake"), "reports": str(work / "reports"),
+                 "artifacts": str(tokenizer.parent.parent)},
+        "spark": {"master": "local[*]", "shuffle_partitions": 8, "log_level": "ERROR",
+                  "driver_memory": "6g"},
+        "tokenize": {"batch_docs": BATCH_DOCS}, "train": {"context": CONTEXT},
+    })
+    spark = get_spark(params.spark)
+    gold = Lake(params.lake).table("gold/documents")
+    docs = write_gold(spark, table, gold)
+    mb = sum(len(t.encode()) for t in texts_of(table)) / 1e6
+    with CpuMeter() as cpu:
+        started = time.perf_counter()
+        if whole_stage:
+            report = sequences.run(params)
+            tokens = report["splits"]["train"]["tokens"]
+        else:
+            from etl.tokenizer import EOS, load
+
+            tok = load(tokenizer)
+            encoded = sequences.encode(spark.read.format("delta").load(gold), tok.to_str(),
+                                       tok.token_to_id(EOS), BATCH_DOCS, 0)
+            encoded.write.format("noop").mode("overwrite").save()
+            tokens = None
+        seconds = time.perf_counter() - started
+    return {"documents": docs, "mb": mb, "tokens": tokens, "seconds": seconds,
+            "cpu_seconds": cpu.seconds, "cores": spark.sparkContext.defaultParallelism}
+
+
+def child(args: argparse.Namespace) -> None:
+    table, tokenizer = Path(args.table), Path(args.tokenizer)
+    if args.child.startswith("library"):
+        emit(run_library(table, tokenizer))
+    else:
+        emit(run_spark(table, tokenizer, Path(args.work) / args.child,
+                       args.child == "spark-stage"))
+
+
+def run_child(kind: str, args: argparse.Namespace, table: Path, tokenizer: Path) -> dict:
+    print(f"running {kind} ...", flush=True)
+    threads = "true" if kind == "library-threads" else "false"
+    log = Path(args.work) / f"tokenize-{kind}.log"
+    return measure([sys.executable, __file__, "--child", kind, "--table", str(table),
+                    "--tokenizer", str(tokenizer), "--work", args.work], kind,
+                   env={"TOKENIZERS_PARALLELISM": threads}, log=log)
+
+
+def rates(r: dict) -> dict:
+    per_core = (r["mb"] / r["cpu_seconds"] if r["cores"] == 1
+                else r["mb"] / r["seconds"] / r["cores"])
+    return {"mb_s": r["mb"] / r["seconds"], "mb_s_per_core": per_core,
+            "mb_per_cpu_s": r["mb"] / r["cpu_seconds"]}
+
+
+def report(args: argparse.Namespace, results: dict, load: list) -> None:
+    base = rates(results["library"])["mb_s_per_core"] if "library" in results else None
+    print(f"\n{'contender':<16} {'MB':>7} {'s':>7} {'MB/s':>7} {'cores':>5} "
+          f"{'MB/s/core':>9} {'vs lib':>6} {'MB/CPU-s':>8} {'RSS MB':>7}")
+    for kind, r in results.items():
+        x = rates(r)
+        ratio = f"{x['mb_s_per_core'] / base:.3f}" if base else "-"
+        print(f"{kind:<16} {r['mb']:>7.1f} {r['seconds']:>7.1f} {x['mb_s']:>7.2f} "
+              f"{r['cores']:>5} {x['mb_s_per_core']:>9.2f} {ratio:>6} "
+              f"{x['mb_per_cpu_s']:>8.2f} {r['peak_rss_mb']:>7}")
+        r.update({k: round(v, 4) for k, v in x.items()},
+                 per_core_vs_library=round(x["mb_s_per_core"] / base, 4) if base else None)
+    out = write_results("tokenize", {
+        "docs": args.docs, "seed": args.seed, "vocab": args.vocab, "batch_docs": BATCH_DOCS,
+        "context": CONTEXT, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                        "load_before": load, "load_after": list(os.getloadavg())},
+        "results": results})
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=75_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--vocab", type=int, default=8192)
+    parser.add_argument("--contenders", default=",".join(CONTENDERS))
+    parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
+    parser.add_argument("--child", default=None)
+    parser.add_argument("--table", default="")
+    parser.add_argument("--tokenizer", default="")
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    load = [round(x, 2) for x in os.getloadavg()]
+    table = make_corpus(Path(args.work) / f"dedup-{args.docs}-{args.seed}", args.docs,
+                        args.seed)
+    tokenizer = train_tokenizer(table, table.parent, args.vocab)
+    results = {kind: run_child(kind, args, table, tokenizer)
+               for kind in filter(None, args.contenders.split(","))}
+    report(args, results, load)
+
+
+if __name__ == "__main__":
+    main()
