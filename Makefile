@@ -46,8 +46,12 @@ audit: setup
 		--output-file $(TOOLS)/requirements.txt --quiet
 	$(BIN)/pip-audit --strict --disable-pip --no-deps --requirement $(TOOLS)/requirements.txt
 
+# Each writes bench/results/<name>.json; all of them take the better part of an hour.
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/clean.py
+	$(BIN)/python bench/dedup.py --datatrove-docs 50000
+	$(BIN)/python bench/tokenization.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) lake reports/gx spark-warehouse

@@ -90,12 +90,13 @@ def run_library(table: Path, tokenizer: Path) -> dict:
 
 
 def write_gold(spark, table: Path, path: str) -> int:
-    """The texts as a gold-like Delta table (doc_id, split, text); not timed."""
+    """The texts as a gold-like Delta table (doc_id, split, text); not timed. Eight files,
+    as the dedup stage writes gold with ``spark.shuffle_partitions`` (8) tasks."""
     from pyspark.sql import functions as F
 
     docs = spark.read.parquet(str(table)).select(
         F.sha2("url", 256).substr(1, 32).alias("doc_id"), F.lit("train").alias("split"),
-        F.coalesce("text", F.lit("")).alias("text"))
+        F.coalesce("text", F.lit("")).alias("text")).repartition(8)
     docs.write.format("delta").mode("overwrite").save(path)
     return spark.read.format("delta").load(path).count()
 

@@ -41,13 +41,13 @@ from etl.packing import Remainder
 from etl.suites import SPLITS
 from llmlake.config import Params
 from llmlake.lake import Lake
-from llmlake.log import get_logger
+from llmlake.log import Steps, get_logger
 from llmlake.tables import get_property, set_property
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
     from tokenizers import Tokenizer
 
 log = get_logger(__name__)
@@ -57,6 +57,9 @@ ENCODED_DDL = ("doc_id string, split string, order_key bigint, n_bytes bigint, "
 FRAGMENT_DDL = "split string, position bigint, start bigint, tokens array<int>"
 SEQUENCE_COLUMNS = ["seq_id", "split", "position", "tokens", "pad"]
 STATE_PROPERTY = "llmlake.tokenize.state"
+# Up to this many documents the offsets table (about 60 bytes a document) is broadcast to
+# the tasks holding the tokens, instead of both being shuffled by doc_id.
+BROADCAST_DOCS = 1_000_000
 
 
 @cache
@@ -129,11 +132,12 @@ def encode(gold: DataFrame, tok_json: str, eos: int, batch_docs: int, seed: int)
     return docs.mapInArrow(_encoder(tok_json, eos, batch_docs, schema), struct)
 
 
-def with_offsets(encoded: DataFrame) -> DataFrame:
+def with_offsets(encoded: DataFrame, broadcast: bool = False) -> DataFrame:
     """Each document's offset in its split's stream, in shuffled (``order_key``) order.
 
     The running sum works on four narrow columns, one window partition per split; the
-    offsets then join back to the token arrays.
+    offsets then join back to the token arrays, broadcast (no shuffle of the tokens) when
+    ``broadcast`` says the offsets table is small enough.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -143,6 +147,8 @@ def with_offsets(encoded: DataFrame) -> DataFrame:
     offsets = (encoded.select("doc_id", "split", "order_key", "n_tokens")
                .withColumn("offset", F.sum("n_tokens").over(order) - F.col("n_tokens"))
                .select("doc_id", "offset"))
+    if broadcast:
+        offsets = F.broadcast(offsets)
     return encoded.join(offsets, "doc_id").select("split", "offset", "tokens")
 
 
@@ -200,12 +206,12 @@ def state_key(gold_version: int, tok_hash: str, params: Params) -> str:
 
 
 def run(params: Params) -> dict[str, Any]:
-    from etl.tokenizer import EOS, PAD, file_hash, load
+    from etl.tokenizer import file_hash, load
     from llmlake.spark import delta_version, get_spark
     from llmlake.tables import table_state
 
-    started = time.time()
-    cfg, lake, seq_len = params.tokenize, Lake(params.lake), params.train.context + 1
+    started, steps = time.time(), Steps(log, "tokenize")
+    lake, seq_len = Lake(params.lake), params.train.context + 1
     gold_path, out = lake.table("gold/documents"), lake.table("gold/sequences")
     tok_path = lake.artifact("tokenizer") / "tokenizer.json"
     tok = load(tok_path)
@@ -218,23 +224,14 @@ def run(params: Params) -> dict[str, Any]:
         log.info("tokenize: %s is up to date (gold version %d)", out, gold_version)
         return _previous(lake, key)
     gold = spark.read.format("delta").option("versionAsOf", gold_version).load(gold_path)
-    staging = f"{params.lake.root.rstrip('/')}/_staging/tokenize/encoded"
-    encode(gold, tok.to_str(), tok.token_to_id(EOS), cfg.batch_docs, cfg.seed) \
-        .write.mode("overwrite").parquet(staging)
-    encoded = spark.read.parquet(staging)
-    encode_seconds = time.time() - started
-    stats = split_stats(encoded, seq_len, cfg.remainder)
-    log.info("tokenize: encoded %s", {s: v["tokens"] for s, v in stats.items()})
-    seqs = pack_sequences(with_offsets(encoded), seq_len, cfg.remainder, tok.token_to_id(PAD),
-                          cfg.seed)
-    seqs.write.format("delta").mode("overwrite").save(out)
+    stats = build(spark, gold, tok, params, steps)
     set_property(spark, out, STATE_PROPERTY, key)
     state = table_state(spark, out)
     report = {
         "state": key, "seq_len": seq_len, "vocab_size": tok.get_vocab_size(),
         "tokenizer_sha256": file_hash(tok_path), "gold_version": gold_version,
         "sequences_version": state["version"], "sequences": state["rows"], "splits": stats,
-        "config": asdict(cfg), "encode_seconds": round(encode_seconds, 2),
+        "config": asdict(params.tokenize), "step_seconds": steps.seconds,
         "seconds": round(time.time() - started, 2),
     }
     lake.write_report("tokenize.json", report)
@@ -243,6 +240,27 @@ def run(params: Params) -> dict[str, Any]:
     log.info("tokenize: %d sequences of %d tokens in %.1fs", state["rows"], seq_len,
              report["seconds"])
     return report
+
+
+def build(spark: SparkSession, gold: DataFrame, tok: Tokenizer, params: Params,
+          steps: Steps) -> dict[str, dict[str, int]]:
+    """Encode ``gold`` once (staged as Parquet), then pack and overwrite ``gold/sequences``."""
+    from etl.tokenizer import EOS, PAD
+
+    cfg, lake, seq_len = params.tokenize, Lake(params.lake), params.train.context + 1
+    staging = f"{params.lake.root.rstrip('/')}/_staging/tokenize/encoded"
+    with steps("encode"):
+        (encode(gold, tok.to_str(), tok.token_to_id(EOS), cfg.batch_docs, cfg.seed)
+         .write.mode("overwrite").option("compression", "lz4").parquet(staging))
+        encoded = spark.read.parquet(staging)
+        stats = split_stats(encoded, seq_len, cfg.remainder)
+    log.info("tokenize: encoded %s", {s: v["tokens"] for s, v in stats.items()})
+    docs = sum(v["documents"] for v in stats.values())
+    with steps("pack and write"):
+        located = with_offsets(encoded, broadcast=docs <= BROADCAST_DOCS)
+        seqs = pack_sequences(located, seq_len, cfg.remainder, tok.token_to_id(PAD), cfg.seed)
+        seqs.write.format("delta").mode("overwrite").save(lake.table("gold/sequences"))
+    return stats
 
 
 def _previous(lake: Lake, key: str) -> dict[str, Any]:
