@@ -11,12 +11,17 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import gx_helpers
 import pytest
 import yaml
 
 from etl import validate
 from llmlake.config import as_dict, params_from_dict
 from llmlake.lake import Lake
+
+
+def suite_json() -> dict:
+    return gx_helpers.suite_json("bronze")
 
 BRONZE_COLUMNS = [
     "doc_id", "source", "url", "fetched_at", "content_type", "raw", "ingest_batch", "origin",
@@ -89,42 +94,13 @@ def bronze_parameters(**validate_section) -> dict:
     return validate.SUITES["bronze"].parameters(params_from_dict({"validate": validate_section}))
 
 
-def suite_json() -> dict:
-    return json.loads(validate.SUITES["bronze"].suite_path.read_text())
 
 
-def placeholders(node) -> set[str]:
-    """Every ``{"$PARAMETER": name}`` in a JSON tree, found without GX's own parser."""
-    if isinstance(node, dict):
-        if set(node) == {"$PARAMETER"}:
-            return {node["$PARAMETER"]}
-        return set().union(*(placeholders(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(placeholders(v) for v in node))
-    return set()
 
 
 # --- the suite file ---------------------------------------------------------------------
 
 
-def test_suite_file_loads_as_a_gx_suite():
-    from great_expectations.core.expectation_suite import ExpectationSuite
-
-    suite = validate.load_suite(validate.SUITES["bronze"].suite_path)
-    assert isinstance(suite, ExpectationSuite)
-    assert suite.name == "bronze_documents"
-    assert len(suite.expectations) == len(suite_json()["expectations"])
-    types = {(e.expectation_type, getattr(e, "column", None)) for e in suite.expectations}
-    assert ("expect_column_values_to_be_unique", "doc_id") in types
-    assert ("expect_table_row_count_to_be_between", None) in types
-
-
-def test_every_suite_parameter_is_supplied_by_the_registry():
-    suite = validate.load_suite(validate.SUITES["bronze"].suite_path)
-    supplied = set(bronze_parameters())
-    assert placeholders(suite_json()) == set(suite.suite_parameter_options)
-    assert set(suite.suite_parameter_options) <= supplied
-    assert supplied == {"bronze_min_rows", "content_types"}
 
 
 def test_registry_takes_values_from_params():

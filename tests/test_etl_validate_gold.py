@@ -11,14 +11,19 @@ import hashlib
 import json
 from datetime import datetime
 
+import gx_helpers
 import pytest
-import yaml
+from gx_helpers import find
 
 from etl import validate
 from etl.dedup import GOLD_COLUMNS
 from etl.suites import SPLITS, SUITES
-from llmlake.config import as_dict, params_from_dict
+from llmlake.config import params_from_dict
 from llmlake.lake import Lake
+
+
+def suite_json() -> dict:
+    return gx_helpers.suite_json("gold")
 
 GOLD_SCHEMA = (
     "doc_id string, text string, lang string, url string, fetched_at timestamp,"
@@ -89,38 +94,14 @@ def gold_parameters(validate_section=None, dedup=None) -> dict:
     return SPEC.parameters(params_from_dict(raw))
 
 
-def suite_json() -> dict:
-    return json.loads(SPEC.suite_path.read_text())
 
 
-def placeholders(node) -> set[str]:
-    """Every ``{"$PARAMETER": name}`` in a JSON tree, found without GX's own parser."""
-    if isinstance(node, dict):
-        if set(node) == {"$PARAMETER"}:
-            return {node["$PARAMETER"]}
-        return set().union(*(placeholders(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(placeholders(v) for v in node))
-    return set()
 
 
-def find(summary: validate.ValidationSummary, key: tuple[str, str | None, str]):
-    """The one outcome of ``(expectation, column)`` whose description contains ``words``."""
-    expectation, column, words = key
-    (outcome,) = [o for o in summary.outcomes if (o.expectation, o.column) == (expectation, column)
-                  and words in o.description]
-    return outcome
 
 
 # --- the suite file and the registry ----------------------------------------------------
 
-
-def test_suite_file_loads_as_a_gx_suite():
-    suite = validate.load_suite(SPEC.suite_path)
-    assert suite.name == "gold_documents"
-    assert len(suite.expectations) == len(suite_json()["expectations"])
-    descriptions = [e["description"] for e in suite_json()["expectations"]]
-    assert len(set(descriptions)) == len(descriptions)  # tests and readers tell them apart
 
 
 def test_suite_requires_the_columns_the_dedup_stage_writes():
@@ -128,13 +109,6 @@ def test_suite_requires_the_columns_the_dedup_stage_writes():
                   if e["type"] == "expect_table_columns_to_match_set"]
     assert columns["kwargs"]["column_set"] == GOLD_COLUMNS
 
-
-def test_every_suite_parameter_is_supplied_by_the_registry():
-    suite = validate.load_suite(SPEC.suite_path)
-    assert placeholders(suite_json()) == set(suite.suite_parameter_options)
-    assert set(gold_parameters()) == set(suite.suite_parameter_options)
-    assert set(gold_parameters()) == (
-        {"gold_min_rows"} | {f"{s}_min_rows" for s in SPLITS} | SHARE_PARAMETERS)
 
 
 def test_registry_takes_values_from_params():
@@ -270,17 +244,3 @@ def test_run_writes_report_and_data_docs(spark, make_params, capsys):
     assert index.is_file()
     assert report["data_docs"] == str(index)
     assert "validate gold: PASSED" in capsys.readouterr().out
-
-
-@pytest.mark.spark
-def test_cli_accepts_gold(spark, make_params, tmp_path):
-    # No gold table yet: the command runs the stage, which fails without validating.
-    from click.testing import CliRunner
-
-    from llmlake.cli import cli
-
-    params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(as_dict(make_params())))
-    result = CliRunner().invoke(cli, ["--params", str(params_file), "validate", "gold"])
-    assert result.exit_code == 1, result.output
-    assert "validate gold: FAILED, no Delta table at" in result.output

@@ -12,14 +12,19 @@ import json
 import re
 from datetime import datetime
 
+import gx_helpers
 import pytest
-import yaml
+from gx_helpers import find
 
 from etl import validate
 from etl.suites import SUITES
 from etl.text.pipeline import DROP_REASONS
-from llmlake.config import as_dict, params_from_dict
+from llmlake.config import params_from_dict
 from llmlake.lake import Lake
+
+
+def suite_json() -> dict:
+    return gx_helpers.suite_json("silver")
 
 CORE_COLUMNS = [
     "doc_id", "source", "url", "fetched_at", "content_type", "origin", "text", "lang",
@@ -117,8 +122,6 @@ def silver_parameters(validate_section=None, languages=LANGUAGES) -> dict:
     return SPEC.parameters(params_from_dict(raw))
 
 
-def suite_json() -> dict:
-    return json.loads(SPEC.suite_path.read_text())
 
 
 def expectations_of(type_: str, column: str | None = None) -> list[dict]:
@@ -126,43 +129,13 @@ def expectations_of(type_: str, column: str | None = None) -> list[dict]:
             if e["type"] == type_ and e["kwargs"].get("column") == column]
 
 
-def placeholders(node) -> set[str]:
-    """Every ``{"$PARAMETER": name}`` in a JSON tree, found without GX's own parser."""
-    if isinstance(node, dict):
-        if set(node) == {"$PARAMETER"}:
-            return {node["$PARAMETER"]}
-        return set().union(*(placeholders(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(placeholders(v) for v in node))
-    return set()
 
 
-def find(summary: validate.ValidationSummary, key: tuple[str, str | None, str]):
-    """The one outcome of ``(expectation, column)`` whose description contains ``word``."""
-    expectation, column, word = key
-    (outcome,) = [o for o in summary.outcomes if (o.expectation, o.column) == (expectation, column)
-                  and word in o.description]
-    return outcome
 
 
 # --- the suite file and the registry ----------------------------------------------------
 
 
-def test_suite_file_loads_as_a_gx_suite():
-    suite = validate.load_suite(SPEC.suite_path)
-    assert suite.name == "silver_documents"
-    assert len(suite.expectations) == len(suite_json()["expectations"])
-    descriptions = [e["description"] for e in suite_json()["expectations"]]
-    assert len(set(descriptions)) == len(descriptions)  # tests and readers tell them apart
-
-
-def test_every_suite_parameter_is_supplied_by_the_registry():
-    suite = validate.load_suite(SPEC.suite_path)
-    assert placeholders(suite_json()) == set(suite.suite_parameter_options)
-    assert set(silver_parameters()) == set(suite.suite_parameter_options)
-    assert set(silver_parameters()) == {
-        "silver_min_rows", "silver_min_kept", "languages", "drop_reasons",
-    }
 
 
 def test_registry_takes_values_from_params():
@@ -326,17 +299,3 @@ def test_run_writes_report_and_data_docs(spark, make_params, capsys):
     out = capsys.readouterr().out
     assert f"SKIP {skipped}" in out
     assert "validate silver: PASSED" in out
-
-
-@pytest.mark.spark
-def test_cli_accepts_silver(spark, make_params, tmp_path):
-    # No silver table yet: the command runs the stage, which fails without validating.
-    from click.testing import CliRunner
-
-    from llmlake.cli import cli
-
-    params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(as_dict(make_params())))
-    result = CliRunner().invoke(cli, ["--params", str(params_file), "validate", "silver"])
-    assert result.exit_code == 1, result.output
-    assert "validate silver: FAILED, no Delta table at" in result.output
