@@ -35,8 +35,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from etl import sample_files as sf
 from etl import sample_pages as pg
-from etl.sample_pages import GzRecords, JsonlFile, ParquetFile, iso
+from etl.sample_files import GzRecords, JsonlFile, ParquetFile, iso
 from etl.sample_text import TOPICS, english
 from llmlake.config import Params, SampleConfig
 from llmlake.log import get_logger, progress
@@ -366,7 +367,7 @@ class Generator:
         path = {"301": "/old/{n}", "404": "/missing/{n}.html", "jpeg": "/images/photo-{n}.jpg",
                 "pdf": "/files/report-{n}.pdf"}[kind]
         url = self.extra_url(self.r.choice(TOPIC_NAMES), path=path)[0]
-        status, ctype, http = pg.skip_body(self.r, kind, url)
+        status, ctype, http = sf.skip_body(self.r, kind, url)
         payload = http.split(b"\r\n\r\n", 1)[1]
         offset = f.exchange(url, self.clock, http, payload, ctype.split(";")[0])
         reason = "http_status" if status != 200 else "content_type"
@@ -400,14 +401,14 @@ class Generator:
     def write_warc(self, f, doc: Doc, bad: str | None = None, cut: bool = False) -> int:
         r = self.r
         missing = "missing_charset" in doc.defects
-        page = pg.Page(doc.title, doc.paras, site=doc.site,
+        page = sf.Page(doc.title, doc.paras, site=doc.site,
                        author=self.names.person(r), date=iso(doc.fetched)[:10], lang=doc.lang,
                        nav=r.sample(TOPIC_NAMES, 5), related=[x[3] for x in self.reservoir[-3:]])
-        html = pg.render_html(r, page, None if missing else "utf-8",
+        html = sf.render_html(r, page, None if missing else "utf-8",
                               broken="broken_html" in doc.defects)
         body = html.encode(doc.charset)
         ctype = "text/html" if missing else "text/html; charset=utf-8"
-        http = pg.http_response("200 OK", [("Date", iso(doc.fetched, http=True)),
+        http = sf.http_response("200 OK", [("Date", iso(doc.fetched, http=True)),
                                            ("Server", "nginx"), ("Content-Type", ctype)], body)
         meta = None if bad or cut else self.metadata(doc)
         return f.exchange(doc.url, doc.fetched, http, body, "text/html", meta, bad, cut)
