@@ -3,6 +3,7 @@
 1. Encode: documents go to the tokenizer in Arrow batches of ``tokenize.batch_docs``
    (``encode_batch``; the tokenizer is loaded once per Python worker) and get EOS appended.
    Spark already runs one task per core, so the tokenizer's own threads are turned off.
+   The result is persisted (memory, then local disk) for the two passes that follow.
 2. Order: within each split, documents are shuffled by a seeded hash of ``doc_id`` and
    each gets its offset in the split's token stream (a running sum over token counts only).
 3. Pack: each document is cut at sequence boundaries (:mod:`etl.packing`); fragments are
@@ -244,15 +245,20 @@ def run(params: Params) -> dict[str, Any]:
 
 def build(spark: SparkSession, gold: DataFrame, tok: Tokenizer, params: Params,
           steps: Steps) -> dict[str, dict[str, int]]:
-    """Encode ``gold`` once (staged as Parquet), then pack and overwrite ``gold/sequences``."""
+    """Encode ``gold`` once, then pack it and overwrite ``gold/sequences``.
+
+    The encoded documents are read twice (counts and offsets, then the tokens), so they are
+    persisted: in memory, spilling to local disk, and recomputed from gold if an executor
+    is lost (encoding is deterministic). This is faster than a Parquet round trip.
+    """
+    from pyspark import StorageLevel
+
     from etl.tokenizer import EOS, PAD
 
     cfg, lake, seq_len = params.tokenize, Lake(params.lake), params.train.context + 1
-    staging = f"{params.lake.root.rstrip('/')}/_staging/tokenize/encoded"
     with steps("encode"):
-        (encode(gold, tok.to_str(), tok.token_to_id(EOS), cfg.batch_docs, cfg.seed)
-         .write.mode("overwrite").option("compression", "lz4").parquet(staging))
-        encoded = spark.read.parquet(staging)
+        encoded = encode(gold, tok.to_str(), tok.token_to_id(EOS), cfg.batch_docs, cfg.seed)
+        encoded = encoded.persist(StorageLevel.MEMORY_AND_DISK)
         stats = split_stats(encoded, seq_len, cfg.remainder)
     log.info("tokenize: encoded %s", {s: v["tokens"] for s, v in stats.items()})
     docs = sum(v["documents"] for v in stats.values())
@@ -260,6 +266,7 @@ def build(spark: SparkSession, gold: DataFrame, tok: Tokenizer, params: Params,
         located = with_offsets(encoded, broadcast=docs <= BROADCAST_DOCS)
         seqs = pack_sequences(located, seq_len, cfg.remainder, tok.token_to_id(PAD), cfg.seed)
         seqs.write.format("delta").mode("overwrite").save(lake.table("gold/sequences"))
+    encoded.unpersist()
     return stats
 
 
