@@ -11,8 +11,7 @@ JSONL and Parquet). Then it measures, each in its own process:
   redaction. The same child then times extraction + normalization alone, and the rest of
   the pipeline alone on the already-normalized text (``llmlake filters``).
 - ``llmlake-spark``: the real stage, ``etl.clean.run`` on ``local[*]``, over a lake that
-  ``etl.ingest.run`` filled from the same corpus; only the clean run is timed. It skips
-  itself while ``etl.clean`` has no ``run``.
+  ``etl.ingest.run`` filled from the same corpus; only the clean run is timed.
 - ``datatrove``: datatrove in one process, end to end: its default HTML extractor
   (``Trafilatura``, called in-process rather than in its timeout sandbox) on HTML payloads,
   then ``LanguageFilter``, ``URLFilter``, ``GopherQualityFilter``, ``GopherRepetitionFilter``,
@@ -44,65 +43,41 @@ Example::
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import contextlib
 import json
 import os
 import platform
 import shutil
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit, forbid_network, measure, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    Timer,
+    emit,
+    forbid_network,
+    load_average,
+    measure,
+    per_core,
+    sample_crawl,
+    write_results,
+)
 
-SAMPLE_FORMATS = ("warc", "wet", "jsonl", "parquet")
 Payload = tuple[str, str | None, str | None]  # raw, content_type, url
 
 
-class Timer:
-    """Wall and CPU seconds of a block (CPU: this process, all threads).
-
-    The CPU time is what a per-core rate needs: other work on a shared machine stretches
-    the wall time of a one-process contender but not its CPU time.
-    """
-
-    def __enter__(self) -> Timer:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-
-
 # -- input --------------------------------------------------------------------------------
-def make_corpus(out: Path, docs: int, seed: int) -> Path:
-    marker = out / f".complete-{docs}-{seed}"
-    if marker.exists():
-        return out
-    from etl import sample
-    from llmlake.config import params_from_dict
-
-    shutil.rmtree(out, ignore_errors=True)
-    # No corrupt records: both sides must see exactly the same documents.
-    sample.run(params_from_dict({"sample": {
-        "out": str(out), "docs": docs, "seed": seed, "corrupt_per_kind": 0,
-    }}))
-    marker.touch()
-    return out
-
-
 def load_payloads(corpus: Path, stride: int = 1) -> list[Payload]:
     """Every ``stride``-th document of the corpus, in a fixed order (formats, then files)."""
     from etl.readers import ReaderOptions, detect_format, read_file
+    from etl.sample import FORMATS
 
     docs: list[Payload] = []
     index = 0
-    for sub in SAMPLE_FORMATS:
+    for sub in FORMATS:
         for path in sorted((corpus / sub).iterdir()):
             fmt = detect_format(str(path))
             for row in read_file(str(path), fmt, ReaderOptions()):
@@ -262,6 +237,25 @@ def datatrove_decide(filters: list, text: str | None, url: str | None) -> str | 
     return None
 
 
+def warm_up(filters: list, trafilatura, docs: list[Payload]) -> None:
+    """Load what datatrove loads on first use (fastText, spaCy, the bad-words pattern,
+    trafilatura) before the clock starts, as ``run_llmlake`` loads its fastText model.
+
+    Every filter sees the warm-up document, whatever an earlier one decides about it.
+    """
+    from datatrove.data import Document
+
+    from etl.text.extract import HTML_TYPES, media_type
+
+    doc = Document(text="The garden has a tree, a bench and a small pond. " * 20, id="",
+                   metadata={"url": docs[0][2] or ""})
+    for f in filters:
+        with contextlib.suppress(Exception):  # the timed loop counts a raising filter
+            f.filter(doc)
+    if html := next((raw for raw, ct, _ in docs if media_type(ct) in HTML_TYPES), None):
+        trafilatura.extract(html)
+
+
 def run_datatrove(docs: list[Payload], mode: str) -> tuple[dict, list]:
     """``mode`` "filters": on our normalized text; "trafilatura": datatrove end to end."""
     seed_datatrove_assets()
@@ -276,7 +270,7 @@ def run_datatrove(docs: list[Payload], mode: str) -> tuple[dict, list]:
     note = accept_fasttext_predict()
     filters = datatrove_filters()
     trafilatura = Trafilatura()
-    datatrove_decide(filters, docs[0][0], docs[0][2])  # loads fastText and spaCy
+    warm_up(filters, trafilatura, docs)
     inputs = [(normalize(extract(raw, ct)) if mode == "filters" else None, ct)
               for raw, ct, _ in docs]
     with Timer() as t:
@@ -292,13 +286,8 @@ def run_datatrove(docs: list[Payload], mode: str) -> tuple[dict, list]:
 
 # -- llmlake on Spark ---------------------------------------------------------------------
 def run_spark(corpus: Path, lake: Path) -> tuple[dict, list]:
-    if importlib.util.find_spec("etl.clean") is None:
-        return {"skipped": "etl/clean.py does not exist yet"}, []
-    from etl import clean
-
-    if not callable(getattr(clean, "run", None)):
-        return {"skipped": "etl.clean has no run(params) yet"}, []
-    from etl import ingest
+    from etl import clean, ingest
+    from etl.sample import FORMATS
     from llmlake.config import params_from_dict
 
     shutil.rmtree(lake, ignore_errors=True)
@@ -307,15 +296,14 @@ def run_spark(corpus: Path, lake: Path) -> tuple[dict, list]:
                  "artifacts": str(lake / "artifacts")},
         "spark": {"master": "local[*]", "shuffle_partitions": os.cpu_count() or 2,
                   "log_level": "ERROR"},
-        "ingest": {"sources": [str(corpus / sub) for sub in SAMPLE_FORMATS]},
+        "ingest": {"sources": [str(corpus / sub) for sub in FORMATS]},
     })
+    # Exact duplicates (same URL and bytes) share a doc_id: bronze may hold fewer documents.
     documents = ingest.run(params)["records"]["written"]
     with Timer() as t:  # CPU time here would miss the JVM and the Python workers
         report = clean.run(params)
-    # Exact duplicates (same URL and bytes) share a doc_id: bronze may hold fewer documents.
-    report = report or {}
-    return {"documents": documents, "seconds": t.wall, "clean_documents": report.get("documents"),
-            "clean_dropped_by_reason": report.get("dropped_by_reason")}, []
+    return {"documents": documents, "seconds": t.wall, "clean_documents": report["documents"],
+            "clean_dropped_by_reason": report["dropped_by_reason"]}, []
 
 
 def child(args: argparse.Namespace) -> None:
@@ -361,11 +349,11 @@ def rate_row(name: str, r: dict, key: str, cores: int, base: dict | None) -> dic
     """Docs/s from wall seconds ``r[key]``; per core from CPU seconds (one process) or cores."""
     rate = r["documents"] / r[key]
     cpu = r.get(key.replace("seconds", "cpu_seconds"))
-    per_core = r["documents"] / cpu if cpu else rate / cores
-    ratio = per_core / base["docs_per_s_per_core"] if base else None
+    core_rate = per_core(r["documents"], r[key], cpu, cores)
+    ratio = core_rate / base["docs_per_s_per_core"] if base else None
     return {"contender": name, "documents": r["documents"], "seconds": round(r[key], 2),
             "cpu_seconds": round(cpu, 2) if cpu else None, "docs_per_s": round(rate, 1),
-            "docs_per_s_per_core": round(per_core, 1),
+            "docs_per_s_per_core": round(core_rate, 1),
             "ratio_vs_datatrove": round(ratio, 2) if ratio else None,
             # The filters-only figures come from the llmlake child's second pass.
             "peak_rss_mb": r.get("peak_rss_mb") if key == "seconds" else None}
@@ -437,9 +425,7 @@ def notes_for(results: dict, stride: int, reasons: list) -> list[str]:
     if note := results["datatrove-filters"].get("fasttext_note"):
         notes.append(note)
     spark = results.get("llmlake-spark") or {}
-    if skipped := spark.get("skipped"):
-        notes.append(f"llmlake-spark skipped: {skipped}")
-    elif spark_docs := spark.get("clean_documents"):
+    if spark_docs := spark.get("clean_documents"):
         notes.append(f"llmlake-spark kept {spark_docs.get('kept')} of "
                      f"{spark_docs.get('total')} bronze documents; llmlake kept {kept} of {docs}")
     if silent := silent_stages(reasons):
@@ -468,12 +454,12 @@ def main() -> None:
         child(args)
         return
     run_dir = Path(args.work) / f"clean-{args.docs}-{args.seed}"
-    corpus = make_corpus(run_dir / "sample", args.docs, args.seed)
+    corpus = sample_crawl(run_dir / "sample", args.docs, args.seed)
     stride = -(-args.docs // args.datatrove_docs) if args.datatrove_docs else 1
     kinds = ["llmlake", "datatrove-filters", "datatrove-trafilatura"]
     kinds += [] if args.no_spark else ["llmlake-spark"]
     env = {"HF_ASSETS_CACHE": str(run_dir / "datatrove-assets"), "HF_HUB_OFFLINE": "1"}
-    results, load = {}, [round(x, 2) for x in os.getloadavg()]
+    results, load = {}, load_average()
     for kind in kinds:
         step = stride if kind.startswith("datatrove") else 1
         cmd = [sys.executable, __file__, "--child", kind, "--work", str(run_dir),
@@ -481,7 +467,7 @@ def main() -> None:
         log = run_dir / f"{kind}.log" if kind == "llmlake-spark" else None
         print(f"running {kind} ...", flush=True)
         results[kind] = measure(cmd, kind, env, log)
-    results["load_average"] = {"start": load, "end": [round(x, 2) for x in os.getloadavg()]}
+    results["load_average"] = {"start": load, "end": load_average()}
     report(args, run_dir, results, stride)
 
 

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import math
 import os
 import platform
@@ -61,71 +60,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    RESULTS,
     CpuMeter,
+    Timer,
     emit,
     forbid_network,
+    load_average,
     measure,
+    per_core,
+    read_docs,
+    text_corpus,
     write_results,
 )
 
 NGRAM, BANDS, ROWS = 5, 14, 8
 CONTENDERS = ("ours", "ours-noverify", "datatrove")
-
-
-# -- input --------------------------------------------------------------------------------
-def make_corpus(out: Path, docs: int, seed: int) -> Path:
-    """The sample crawl's ``truth.jsonl`` texts as ``docs.parquet`` (url, text, cluster)."""
-    table = out / "docs.parquet"
-    marker = out / f".complete-{docs}-{seed}"
-    if marker.exists():
-        return table
-    from etl import sample
-    from llmlake.config import params_from_dict
-
-    shutil.rmtree(out, ignore_errors=True)
-    print(f"generating {docs} documents ...", flush=True)
-    # Its INFO lines name the output folder: a machine path has no place in our output.
-    logging.getLogger("etl.sample").setLevel(logging.WARNING)
-    # No corrupt records: every generated document must reach both contenders.
-    sample.run(params_from_dict({"sample": {
-        "out": str(out / "sample"), "docs": docs, "seed": seed, "corrupt_per_kind": 0,
-    }}))
-    write_docs(out / "sample" / "truth.jsonl", table)
-    marker.touch()
-    return table
-
-
-def write_docs(truth: Path, table: Path, chunk: int = 20_000) -> None:
-    """Stream the documents of ``truth.jsonl`` into Parquet (a million texts is gigabytes)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema([("url", pa.string()), ("text", pa.string()), ("cluster", pa.int64())])
-    with open(truth) as f, pq.ParquetWriter(table, schema) as writer:
-        rows: list[dict] = []
-        for line in f:
-            rec = json.loads(line)
-            if rec["kind"] == "document":
-                rows.append({k: rec[k] for k in ("url", "text", "cluster")})
-            if len(rows) >= chunk:
-                writer.write_table(pa.Table.from_pylist(rows, schema))
-                rows = []
-        if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema))
-
-
-def read_docs(table: str, limit: int = 0) -> Iterator[tuple[str, str, int]]:
-    """``(url, text, cluster)`` of the first ``limit`` documents (0: all), in file order."""
-    import pyarrow.parquet as pq
-
-    seen = 0
-    for rb in pq.ParquetFile(table).iter_batches(batch_size=4096):
-        for url, text, cluster in zip(*(rb.column(c).to_pylist() for c in
-                                        ("url", "text", "cluster")), strict=True):
-            if limit and seen >= limit:
-                return
-            seen += 1
-            yield url, text, cluster
 
 
 # -- accuracy -----------------------------------------------------------------------------
@@ -226,12 +175,10 @@ def run_ours(table: str, work: Path, verify: bool, prefix: int) -> dict:
     spark = get_spark(params.spark)  # session start-up is not part of dedup
     lake = Lake(params.lake)
     docs = write_silver(spark, table, lake.table("silver/documents"))
-    with CpuMeter() as cpu:
-        started = time.perf_counter()
+    with CpuMeter() as meter:
         report = dedup.run(params)
-        seconds = time.perf_counter() - started
     rows = ours_labels(spark, lake, table)
-    return {"documents": docs, "seconds": seconds, "cpu_seconds": cpu.seconds,
+    return {"documents": docs, "seconds": meter.wall, "cpu_seconds": meter.cpu,
             "cores": spark.sparkContext.defaultParallelism,
             "removed": report["this_run"]["removed"], **scores(rows),
             # Pairs among the documents datatrove saw, when it saw only the first ones.
@@ -269,32 +216,32 @@ def run_datatrove(table: str, work: Path, limit: int) -> dict:
     """The four MinHash steps in this process, as one local task would run them."""
     forbid_network()
     shutil.rmtree(work, ignore_errors=True)
-    setup = time.perf_counter()
-    signature, buckets, cluster, dedup_filter = datatrove_steps(work)  # loads spaCy
-    setup = time.perf_counter() - setup
-    wall, cpu, steps = time.perf_counter(), time.process_time(), {}
-    step = time.perf_counter()
-    signature.run(datatrove_docs(table, limit), rank=0, world_size=1)
-    steps["signature"], step = time.perf_counter() - step, time.perf_counter()
-    # world_size must be a multiple of the buckets: one task per bucket, here one after another
-    for rank in range(BANDS):
-        buckets.run(None, rank=rank, world_size=BANDS)
-    steps["buckets"], step = time.perf_counter() - step, time.perf_counter()
-    cluster.run(None, world_size=1)
-    steps["cluster"], step = time.perf_counter() - step, time.perf_counter()
-    # The filter tags each document (kept or removed) with its cluster in place, -1 for
-    # none; keeping each document's metadata dict (not the document) reads the tags after.
-    tags: list[dict] = []
-    for _ in dedup_filter.run(metadata_of(datatrove_docs(table, limit), tags), rank=0):
-        pass
-    found = [m.get("minhash_cluster_id", -1) for m in tags]
-    steps["filter"] = time.perf_counter() - step
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with Timer() as setup:
+        signature, buckets, cluster, dedup_filter = datatrove_steps(work)
+        signature.word_tokenizer.word_tokenize("warm up")  # spaCy loads on first use
+    steps = {}
+    with Timer() as total:
+        step = time.perf_counter()
+        signature.run(datatrove_docs(table, limit), rank=0, world_size=1)
+        steps["signature"], step = time.perf_counter() - step, time.perf_counter()
+        # world_size must be a multiple of the buckets: one task per bucket, one after another
+        for rank in range(BANDS):
+            buckets.run(None, rank=rank, world_size=BANDS)
+        steps["buckets"], step = time.perf_counter() - step, time.perf_counter()
+        cluster.run(None, world_size=1)
+        steps["cluster"], step = time.perf_counter() - step, time.perf_counter()
+        # The filter tags each document (kept or removed) with its cluster in place, -1 for
+        # none; keeping each document's metadata dict (not the document) reads the tags after.
+        tags: list[dict] = []
+        for _ in dedup_filter.run(metadata_of(datatrove_docs(table, limit), tags), rank=0):
+            pass
+        found = [m.get("minhash_cluster_id", -1) for m in tags]
+        steps["filter"] = time.perf_counter() - step
     truth = [(c, text_key(text)) for _, text, c in read_docs(table, limit)]
     rows = [(c, key, ("alone", i) if p == -1 else p) for i, ((c, key), p) in
             enumerate(zip(truth, found, strict=True))]
-    return {"documents": len(rows), "seconds": wall, "cpu_seconds": cpu,
-            "setup_seconds": setup, "step_seconds": steps, **scores(rows)}
+    return {"documents": len(rows), "seconds": total.wall, "cpu_seconds": total.cpu,
+            "setup_seconds": setup.wall, "step_seconds": steps, **scores(rows)}
 
 
 def metadata_of(docs: Iterable, tags: list[dict]) -> Iterator:
@@ -319,10 +266,10 @@ def run_child(kind: str, table: Path, run_dir: Path, prefix: int = 0) -> dict:
     cmd = [sys.executable, __file__, "--child", kind.split("@")[0], "--table", str(table),
            "--work", str(run_dir / kind), "--prefix", str(prefix)]
     print(f"running {kind} ...", flush=True)
-    load = os.getloadavg()[0]  # a shared machine: how busy it was says how far to trust
+    load = load_average()[0]
     # Spark's and datatrove's chatter goes to a log next to their scratch folders.
     result = measure(cmd, kind, {"HF_HUB_OFFLINE": "1"}, run_dir / f"{kind}.log")
-    result["load_1min"] = {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)}
+    result["load_1min"] = {"start": load, "end": load_average()[0]}
     shutil.rmtree(run_dir / kind, ignore_errors=True)  # scratch lakes grow to gigabytes
     return result
 
@@ -330,9 +277,9 @@ def run_child(kind: str, table: Path, run_dir: Path, prefix: int = 0) -> dict:
 def rates(r: dict) -> dict:
     """docs/s and docs/s per core: Spark's over its cores, one process's over its CPU time."""
     rate = r["documents"] / r["seconds"]
-    per_core = rate / r["cores"] if "cores" in r else r["documents"] / r["cpu_seconds"]
+    core_rate = per_core(r["documents"], r["seconds"], r["cpu_seconds"], r.get("cores", 1))
     # Per CPU second too: on a shared machine, others' load stretches Spark's wall time.
-    return {"docs_per_s": round(rate, 1), "docs_per_s_per_core": round(per_core, 1),
+    return {"docs_per_s": round(rate, 1), "docs_per_s_per_core": round(core_rate, 1),
             "docs_per_cpu_s": round(r["documents"] / r["cpu_seconds"], 1)}
 
 
@@ -369,8 +316,8 @@ def contender_rows(results: dict) -> list[dict]:
                      "precision_same_text": r["same_text_merged"]["precision"],
                      "f1_same_text": r["same_text_merged"]["f1"]})
     base = next((x for x in rows if x["contender"] == "datatrove"), None)
-    for row in rows:
-        if base:
+    if base:
+        for row in rows:
             row["per_core_vs_datatrove"] = round(row["docs_per_s_per_core"]
                                                  / base["docs_per_s_per_core"], 2)
     return rows
@@ -448,7 +395,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    work, load = Path(args.work), [round(x, 2) for x in os.getloadavg()]
+    work, load = Path(args.work), load_average()
     results, scale_runs = previous_runs(args) if args.reuse else ({}, {})
     for name in filter(None, args.rerun.split(",")):
         results.pop(name, None)
@@ -458,13 +405,13 @@ def main() -> None:
     prefix = args.datatrove_docs if 0 < args.datatrove_docs < args.docs else 0
     for kind in filter(None, args.contenders.split(",")):
         if kind not in results:
-            table = make_corpus(work / f"dedup-{args.docs}-{args.seed}", args.docs, args.seed)
+            table = text_corpus(work / f"dedup-{args.docs}-{args.seed}", args.docs, args.seed)
             results[kind] = run_child(kind, table, table.parent, prefix)
     for n in sorted({int(x) for x in args.scales.split(",") if x}):
         if n == args.docs and "ours" in results:
             scale_runs[n] = results["ours"]  # the same run: no need to time it twice
         elif n not in scale_runs:
-            t = make_corpus(work / f"dedup-{n}-{args.seed}", n, args.seed)
+            t = text_corpus(work / f"dedup-{n}-{args.seed}", n, args.seed)
             scale_runs[n] = run_child(f"ours@{n}", t, t.parent)
     report(args, results, scale_runs, load)
 
@@ -474,7 +421,7 @@ def previous_runs(args: argparse.Namespace) -> tuple[dict, dict[int, dict]]:
 
     A million documents take a long time: adding that scale should not redo the rest.
     """
-    path = ROOT / "bench" / "results" / "dedup.json"
+    path = RESULTS / "dedup.json"
     if not path.exists():
         return {}, {}
     old = json.loads(path.read_text())
@@ -501,7 +448,7 @@ def report(args: argparse.Namespace, results: dict, scale_runs: dict, load: list
         "ngram": NGRAM, "bands": BANDS, "rows": ROWS,
         "cpus": os.cpu_count(), "machine": platform.machine(),
         "python": platform.python_version(),
-        "load_average": {"start": load, "end": [round(x, 2) for x in os.getloadavg()]},
+        "load_average": {"start": load, "end": load_average()},
         "table": rows, "datatrove_subset_table": subset, "scales": scales,
         "results": results,
         "scale_results": {str(n): r for n, r in scale_runs.items()}, "notes": notes,

@@ -32,32 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import emit, measure, write_results  # noqa: E402
-
-
-def make_corpus(out: Path, docs: int, seed: int) -> Path:
-    marker = out / f".complete-{docs}-{seed}-clean"
-    if marker.exists():
-        return out
-    from etl import sample
-    from llmlake.config import params_from_dict
-
-    shutil.rmtree(out, ignore_errors=True)
-    params = params_from_dict({"sample": {
-        "out": str(out), "docs": docs, "seed": seed, "wet_share": 0.0, "jsonl_share": 0.0,
-        "parquet_share": 0.0, "docs_per_shard": 5000,
-        # FastWARC alone stops at a damaged record, so the shared input has none.
-        "corrupt_per_kind": 0,
-    }})
-    sample.run(params)
-    marker.touch()
-    return out
+from bench.common import emit, measure, sample_crawl, write_results  # noqa: E402
 
 
 def run_fastwarc(files: list[str]) -> dict:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     records = kept = 0
+    started = time.perf_counter()
     for path in files:
         for record in ArchiveIterator(path, record_types=WarcRecordType.response,
                                       parse_http=True):
@@ -67,20 +49,21 @@ def run_fastwarc(files: list[str]) -> dict:
                 if mime.startswith("text/"):
                     record.reader.read()
                     kept += 1
-    return {"records": records, "documents": kept}
+    return {"records": records, "documents": kept, "seconds": time.perf_counter() - started}
 
 
 def run_readers(files: list[str]) -> dict:
     from etl.readers import ReaderOptions, read_file
 
     docs = other = 0
+    started = time.perf_counter()
     for path in files:
         for row in read_file(path, "warc", ReaderOptions()):
             if row["kind"] == "doc":
                 docs += 1
             else:
                 other += row.get("count") or 1
-    return {"documents": docs, "other_rows": other}
+    return {"documents": docs, "other_rows": other, "seconds": time.perf_counter() - started}
 
 
 def run_spark(files: list[str], lake: Path) -> dict:
@@ -107,19 +90,16 @@ def run_spark(files: list[str], lake: Path) -> dict:
     started = time.perf_counter()
     report = ingest.run(params)
     return {"documents": report["records"]["documents"], "written": report["records"]["written"],
-            "inner_seconds": time.perf_counter() - started, "parse_seconds": parse_seconds}
+            "seconds": time.perf_counter() - started, "parse_seconds": parse_seconds}
 
 
 def child(kind: str, files: list[str], lake: str) -> None:
-    started = time.perf_counter()
     if kind == "fastwarc":
-        result = run_fastwarc(files)
+        emit(run_fastwarc(files))
     elif kind == "readers":
-        result = run_readers(files)
+        emit(run_readers(files))
     else:
-        result = run_spark(files, Path(lake))
-    result["seconds"] = result.pop("inner_seconds", time.perf_counter() - started)
-    emit(result)
+        emit(run_spark(files, Path(lake)))
 
 
 def contender(kind: str, files: list[str], lake: Path) -> dict:
@@ -140,7 +120,10 @@ def main() -> None:
         child(args.child, args.files, args.lake)
         return
     work = Path(args.work)
-    corpus = make_corpus(work / f"warc-{args.docs}", args.docs, args.seed)
+    # WARC only, as FastWARC reads nothing else; sample_crawl plants no damaged record, at
+    # which FastWARC alone would stop.
+    corpus = sample_crawl(work / f"warc-{args.docs}", args.docs, args.seed, wet_share=0.0,
+                          jsonl_share=0.0, parquet_share=0.0, docs_per_shard=5000)
     files = sorted(str(p) for p in (corpus / "warc").glob("*.warc.gz"))
     size_mb = sum(Path(f).stat().st_size for f in files) / 2**20
     cores = os.cpu_count() or 1

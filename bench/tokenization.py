@@ -37,14 +37,23 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import CpuMeter, emit, forbid_network, measure, write_results  # noqa: E402
-from bench.dedup import make_corpus, read_docs  # noqa: E402
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    Timer,
+    emit,
+    forbid_network,
+    load_average,
+    measure,
+    per_core,
+    read_docs,
+    text_corpus,
+    write_results,
+)
 
 CONTENDERS = ("library", "library-threads", "spark-encode", "spark-stage")
 TRAIN_TEXTS = 20_000
@@ -52,8 +61,8 @@ BATCH_DOCS = 256  # tokenize.batch_docs default
 CONTEXT = 1024
 
 
-def texts_of(table: Path) -> list[str]:
-    return [text or "" for _, text, _ in read_docs(str(table))]
+def texts_of(table: Path, limit: int = 0) -> list[str]:
+    return [text or "" for _, text, _ in read_docs(table, limit)]
 
 
 def train_tokenizer(table: Path, out: Path, vocab: int) -> Path:
@@ -64,7 +73,7 @@ def train_tokenizer(table: Path, out: Path, vocab: int) -> Path:
     path = out / f"vocab-{vocab}" / "tokenizer" / "tokenizer.json"
     if not path.exists():
         print(f"training a {vocab}-id tokenizer ...", flush=True)
-        texts = texts_of(table)[:TRAIN_TEXTS]
+        texts = texts_of(table, TRAIN_TEXTS)
         save(train(texts, vocab), path.parent)
     return path
 
@@ -79,26 +88,31 @@ def run_library(table: Path, tokenizer: Path) -> dict:
     tok = load(tokenizer)
     mb = sum(len(t.encode()) for t in texts) / 1e6
     tokens, it = 0, iter(texts)
-    wall, cpu = time.perf_counter(), time.process_time()
-    while chunk := list(islice(it, BATCH_DOCS)):
-        for enc in tok.encode_batch(chunk, add_special_tokens=False):
-            tokens += len(enc.ids) + 1  # the stage's EOS
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"documents": len(texts), "mb": mb, "tokens": tokens, "seconds": wall,
-            "cpu_seconds": cpu, "cores": 1 if os.environ["TOKENIZERS_PARALLELISM"] == "false"
+    with Timer() as t:
+        while chunk := list(islice(it, BATCH_DOCS)):
+            for enc in tok.encode_batch(chunk, add_special_tokens=False):
+                tokens += len(enc.ids) + 1  # the stage's EOS
+    return {"documents": len(texts), "mb": mb, "tokens": tokens, "seconds": t.wall,
+            "cpu_seconds": t.cpu, "cores": 1 if os.environ["TOKENIZERS_PARALLELISM"] == "false"
             else os.cpu_count()}
 
 
-def write_gold(spark, table: Path, path: str) -> int:
+def write_gold(spark, table: Path, path: str) -> tuple[int, float]:
     """The texts as a gold-like Delta table (doc_id, split, text); not timed. Eight files,
-    as the dedup stage writes gold with ``spark.shuffle_partitions`` (8) tasks."""
+    as the dedup stage writes gold with ``spark.shuffle_partitions`` (8) tasks.
+
+    Returns its documents and MB of UTF-8 text, counted by Spark: texts collected here
+    would count toward this contender's peak memory.
+    """
     from pyspark.sql import functions as F
 
     docs = spark.read.parquet(str(table)).select(
         F.sha2("url", 256).substr(1, 32).alias("doc_id"), F.lit("train").alias("split"),
         F.coalesce("text", F.lit("")).alias("text")).repartition(8)
     docs.write.format("delta").mode("overwrite").save(path)
-    return spark.read.format("delta").load(path).count()
+    count, size = spark.read.format("delta").load(path).agg(
+        F.count("*"), F.sum(F.octet_length("text"))).first()
+    return count, (size or 0) / 1e6
 
 
 def run_spark(table: Path, tokenizer: Path, work: Path, whole_stage: bool) -> dict:
@@ -120,10 +134,8 @@ def run_spark(table: Path, tokenizer: Path, work: Path, whole_stage: bool) -> di
     })
     spark = get_spark(params.spark)
     gold = Lake(params.lake).table("gold/documents")
-    docs = write_gold(spark, table, gold)
-    mb = sum(len(t.encode()) for t in texts_of(table)) / 1e6
-    with CpuMeter() as cpu:
-        started = time.perf_counter()
+    docs, mb = write_gold(spark, table, gold)
+    with CpuMeter() as meter:
         if whole_stage:
             report = sequences.run(params)
             tokens = report["splits"]["train"]["tokens"]
@@ -135,9 +147,8 @@ def run_spark(table: Path, tokenizer: Path, work: Path, whole_stage: bool) -> di
                                        tok.token_to_id(EOS), BATCH_DOCS, 0)
             encoded.write.format("noop").mode("overwrite").save()
             tokens = None
-        seconds = time.perf_counter() - started
-    return {"documents": docs, "mb": mb, "tokens": tokens, "seconds": seconds,
-            "cpu_seconds": cpu.seconds, "cores": spark.sparkContext.defaultParallelism}
+    return {"documents": docs, "mb": mb, "tokens": tokens, "seconds": meter.wall,
+            "cpu_seconds": meter.cpu, "cores": spark.sparkContext.defaultParallelism}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -159,9 +170,8 @@ def run_child(kind: str, args: argparse.Namespace, table: Path, tokenizer: Path)
 
 
 def rates(r: dict) -> dict:
-    per_core = (r["mb"] / r["cpu_seconds"] if r["cores"] == 1
-                else r["mb"] / r["seconds"] / r["cores"])
-    return {"mb_s": r["mb"] / r["seconds"], "mb_s_per_core": per_core,
+    return {"mb_s": r["mb"] / r["seconds"],
+            "mb_s_per_core": per_core(r["mb"], r["seconds"], r["cpu_seconds"], r["cores"]),
             "mb_per_cpu_s": r["mb"] / r["cpu_seconds"]}
 
 
@@ -180,7 +190,7 @@ def report(args: argparse.Namespace, results: dict, load: list) -> None:
     out = write_results("tokenize", {
         "docs": args.docs, "seed": args.seed, "vocab": args.vocab, "batch_docs": BATCH_DOCS,
         "context": CONTEXT, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                        "load_before": load, "load_after": list(os.getloadavg())},
+                                        "load_before": load, "load_after": load_average()},
         "results": results})
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
@@ -199,8 +209,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    load = [round(x, 2) for x in os.getloadavg()]
-    table = make_corpus(Path(args.work) / f"dedup-{args.docs}-{args.seed}", args.docs,
+    load = load_average()
+    table = text_corpus(Path(args.work) / f"dedup-{args.docs}-{args.seed}", args.docs,
                         args.seed)
     tokenizer = train_tokenizer(table, table.parent, args.vocab)
     results = {kind: run_child(kind, args, table, tokenizer)

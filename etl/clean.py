@@ -14,7 +14,7 @@ Run it as ``llmlake etl clean`` or ``spark-submit etl/clean.py --params params.y
 
 Example::
 
-    >>> from llmlake.config import load_params
+    >>> from llmlake.config import fingerprint, load_params
     >>> report = run(load_params("params.yaml"))        # doctest: +SKIP
     >>> report["documents"]["kept"]                     # doctest: +SKIP
     2214
@@ -22,14 +22,11 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from llmlake.config import Params
+from llmlake.config import Params, fingerprint
 from llmlake.config_clean import CleanConfig
 from llmlake.lake import Lake
 from llmlake.log import get_logger
@@ -43,7 +40,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 INPUT_COLUMNS = ["doc_id", "source", "url", "fetched_at", "content_type", "origin", "raw"]
-PII_TYPES = ("email", "ip", "phone", "card")
 
 
 def signal_columns() -> list[str]:
@@ -62,8 +58,7 @@ def output_ddl() -> str:
 
 def config_hash(cfg: CleanConfig) -> str:
     """Short stable hash of the clean params: rows made under other params get redone."""
-    blob = json.dumps(asdict(cfg), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return fingerprint(cfg)
 
 
 def clean_rows(rows: list[dict], cfg: CleanConfig, chash: str) -> Iterator[dict]:
@@ -156,6 +151,8 @@ def run(params: Params) -> dict[str, Any]:
 def silver_summary(spark: SparkSession, path: str, chash: str) -> dict[str, Any]:
     """Kept/dropped counts by reason and language, PII totals, over the current silver."""
     from pyspark.sql import functions as F
+
+    from etl.text.pii import PII_TYPES
 
     silver = spark.read.format("delta").load(path).filter(F.col("config_hash") == chash)
     by_reason = {r["drop_reason"]: r["count"] for r in silver.groupBy("drop_reason").count()

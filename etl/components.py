@@ -122,7 +122,9 @@ def _star_check(edges: DataFrame) -> tuple[int, int]:
     return int(row["edges"] or 0), int(row["broken"] or 0)
 
 
-def _checkpoint(df: DataFrame, checkpoint_dir: str | None, name: str) -> DataFrame:
+def checkpoint(df: DataFrame, checkpoint_dir: str | None, name: str) -> DataFrame:
+    """``df`` computed once and read back (parquet at ``checkpoint_dir/name``, else a local
+    checkpoint), so later jobs neither recompute it nor carry its plan."""
     if checkpoint_dir is None:
         return df.localCheckpoint(eager=True)
     path = f"{checkpoint_dir.rstrip('/')}/{name}"
@@ -155,7 +157,7 @@ def find_components(edges: DataFrame, max_iter: int = 50,
     from pyspark.sql import functions as F
 
     src, dst = F.col("src"), F.col("dst")
-    prepared = _checkpoint(
+    prepared = checkpoint(
         edges.where(src.isNotNull() & dst.isNotNull())
         .select(F.greatest(src, dst).alias("hi"), F.least(src, dst).alias("lo")).distinct(),
         checkpoint_dir, "prepared")
@@ -163,7 +165,7 @@ def find_components(edges: DataFrame, max_iter: int = 50,
     graph = prepared.where(F.col("hi") != F.col("lo"))
     counts: list[int] = []
     for round_ in range(1, max_iter + 1):
-        graph = _checkpoint(_small_star(_large_star(graph)), checkpoint_dir, f"round-{round_}")
+        graph = checkpoint(_small_star(_large_star(graph)), checkpoint_dir, f"round-{round_}")
         count, broken = _star_check(graph)
         counts.append(count)
         log.info("components round %d: %d edges, %d nodes off star shape", round_, count, broken)

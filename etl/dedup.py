@@ -28,14 +28,12 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from llmlake.config import DedupConfig, Params
+from llmlake.config import DedupConfig, Params, fingerprint
 from llmlake.lake import Lake
 from llmlake.log import Steps, get_logger
 from llmlake.tables import get_property, set_property
@@ -50,7 +48,6 @@ GOLD_COLUMNS = ["doc_id", "text", "lang", "url", "fetched_at", "cluster_id", "sp
                 "batch"]
 SIG_DDL = "doc_id string, text_hash string, num_shingles int, bands array<bigint>"
 PAIR_DDL = "src string, dst string, jaccard double"
-FAR_FUTURE = "9999-12-31 00:00:00"
 
 
 def _signature_udf(cfg: DedupConfig):
@@ -82,9 +79,13 @@ def _verify_udf(cfg: DedupConfig):
         from etl.minhash import exact_jaccard, shingles
 
         for rb in batches:
-            a, b = rb.column("text_a").to_pylist(), rb.column("text_b").to_pylist()
-            sims = [exact_jaccard(shingles(x or "", cfg.ngram), shingles(y or "", cfg.ngram))
-                    for x, y in zip(a, b, strict=True)]
+            # Star edges share their centre, so one document sits in many pairs of a batch:
+            # shingle each document once per batch, not once per pair.
+            src, dst = rb.column("src").to_pylist(), rb.column("dst").to_pylist()
+            texts = dict(zip(src, rb.column("text_a").to_pylist(), strict=True))
+            texts.update(zip(dst, rb.column("text_b").to_pylist(), strict=True))
+            sets = {doc: shingles(text or "", cfg.ngram) for doc, text in texts.items()}
+            sims = [exact_jaccard(sets[a], sets[b]) for a, b in zip(src, dst, strict=True)]
             yield pa.RecordBatch.from_pydict({"src": rb.column("src"), "dst": rb.column("dst"),
                                               "jaccard": pa.array(sims, pa.float64())})
 
@@ -119,14 +120,14 @@ def lsh_edges(sigs: DataFrame) -> DataFrame:
     return star_edges(buckets, ["band", "bucket"], "near")
 
 
-def verified(spark: SparkSession, edges: DataFrame, texts: DataFrame, cfg: DedupConfig
-             ) -> DataFrame:
-    """Keep candidate pairs whose exact shingle Jaccard reaches ``dedup.threshold``."""
+def verified(edges: DataFrame, texts: DataFrame, cfg: DedupConfig) -> DataFrame:
+    """Keep candidate pairs (each pair once) whose exact shingle Jaccard reaches
+    ``dedup.threshold``."""
     from pyspark.sql import functions as F
 
     a = texts.select(F.col("doc_id").alias("src"), F.col("text").alias("text_a"))
     b = texts.select(F.col("doc_id").alias("dst"), F.col("text").alias("text_b"))
-    pairs = edges.select("src", "dst").distinct().join(a, "src").join(b, "dst")
+    pairs = edges.select("src", "dst").join(a, "src").join(b, "dst")
     scored = pairs.select("src", "dst", "text_a", "text_b").mapInArrow(_verify_udf(cfg),
                                                                        PAIR_DDL)
     return (scored.where(F.col("jaccard") >= cfg.threshold)
@@ -154,8 +155,8 @@ def touching(edges: DataFrame, ids: DataFrame) -> DataFrame:
             .select("src", "dst", "kind"))
 
 
-def all_edges(spark: SparkSession, new: DataFrame, sigs: DataFrame, texts: DataFrame,
-              old: bool, cfg: DedupConfig) -> DataFrame:
+def all_edges(new: DataFrame, sigs: DataFrame, texts: DataFrame, old: bool, cfg: DedupConfig
+              ) -> DataFrame:
     """Exact, verified near and (optionally) URL edges that touch a new document."""
     exact = star_edges(sigs, ["text_hash"], "exact")
     near = lsh_edges(sigs)
@@ -163,7 +164,7 @@ def all_edges(spark: SparkSession, new: DataFrame, sigs: DataFrame, texts: DataF
         exact, near = touching(exact, new), touching(near, new)
     near = near.join(exact.select("src", "dst"), ["src", "dst"], "left_anti")
     if cfg.verify:
-        near = verified(spark, near, texts, cfg)
+        near = verified(near, texts, cfg)
     edges = exact.unionByName(near)
     if cfg.url_dedup:
         from pyspark.sql import functions as F
@@ -187,8 +188,7 @@ def assign(members: DataFrame, labels: DataFrame) -> DataFrame:
     m = members.join(labels.withColumnRenamed("node", "doc_id"), "doc_id", "left")
     m = m.withColumn("component", F.coalesce("component", "doc_id"))
     order = Window.partitionBy("component").orderBy(
-        F.col("in_gold").desc(), F.coalesce("fetched_at", F.lit(FAR_FUTURE).cast("timestamp")),
-        "doc_id")
+        F.col("in_gold").desc(), F.col("fetched_at").asc_nulls_last(), "doc_id")
     m = m.withColumn("cluster_id", F.first("doc_id").over(order.rowsBetween(
         Window.unboundedPreceding, Window.unboundedFollowing)))
     return m.where("NOT in_gold").select("doc_id", "cluster_id",
@@ -231,9 +231,8 @@ def state_key(params: Params) -> str:
     from etl.clean import config_hash
     from etl.minhash import VERSION
 
-    blob = json.dumps({"dedup": asdict(params.dedup), "clean": config_hash(params.clean),
-                       "minhash": VERSION}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return fingerprint({"dedup": asdict(params.dedup), "clean": config_hash(params.clean),
+                        "minhash": VERSION})
 
 
 def reset_if_stale(spark: SparkSession, lake: Lake, key: str) -> None:
@@ -255,7 +254,7 @@ def reset_if_stale(spark: SparkSession, lake: Lake, key: str) -> None:
 def run(params: Params) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
-    from etl.components import connected_components
+    from etl.components import checkpoint, connected_components
     from etl.dedup_report import write_reports
     from llmlake.spark import get_spark
 
@@ -267,16 +266,14 @@ def run(params: Params) -> dict[str, Any]:
     with steps("pending documents"):
         reset_if_stale(spark, lake, key)
         new, old = pending_docs(spark, lake)
-        new.write.mode("overwrite").parquet(f"{scratch}/new")
-        new = spark.read.parquet(f"{scratch}/new")
+        new = checkpoint(new, scratch, "new")
         n_new = new.count()
     batch = "dedup-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     log.info("dedup: %d new kept documents (gold exists: %s)", n_new, old)
     if n_new == 0:
         return write_reports(spark, lake, cfg, batch, None, time.time() - started)
     with steps("signatures"):
-        signatures(new, cfg).write.mode("overwrite").parquet(f"{scratch}/sigs")
-        sigs = spark.read.parquet(f"{scratch}/sigs")
+        sigs = checkpoint(signatures(new, cfg), scratch, "sigs")
     gold = spark.read.format("delta").load(lake.table("gold/documents")) if old else None
     all_sigs, texts, members = sigs, new.select("doc_id", "text", "url"), new.select(
         "doc_id", "fetched_at", F.lit(False).alias("in_gold"))
@@ -287,15 +284,11 @@ def run(params: Params) -> dict[str, Any]:
         members = members.unionByName(gold.select("doc_id", "fetched_at",
                                                   F.lit(True).alias("in_gold")))
     with steps("edges"):
-        edges = all_edges(spark, new, all_sigs, texts, old, cfg)
-        edges.write.mode("overwrite").parquet(f"{scratch}/edges")
-        edges = spark.read.parquet(f"{scratch}/edges")
+        edges = checkpoint(all_edges(new, all_sigs, texts, old, cfg), scratch, "edges")
     with steps("clusters"):
         labels = connected_components(edges.select("src", "dst"),
                                       checkpoint_dir=f"{scratch}/components")
-        fate = assign(members, labels).join(new.select("doc_id"), "doc_id", "left_semi")
-        fate.write.mode("overwrite").parquet(f"{scratch}/fate")
-        fate = spark.read.parquet(f"{scratch}/fate")
+        fate = checkpoint(assign(members, labels), scratch, "fate")
     with steps("write tables"):
         write_tables(spark, lake, cfg, new, sigs, edges, fate, batch)
         set_property(spark, lake.table("gold/documents"), STATE_PROPERTY, key)

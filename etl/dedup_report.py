@@ -31,11 +31,11 @@ EXAMPLES = 12
 SNIPPET = 600
 
 
-def cluster_sizes(spark: SparkSession, lake: Lake) -> DataFrame:
-    """``cluster_id, size`` for every cluster with at least one removed copy."""
+def cluster_sizes(dups: DataFrame) -> DataFrame:
+    """``cluster_id, size`` for every cluster with at least one removed copy in ``dups``
+    (``gold/duplicates``)."""
     from pyspark.sql import functions as F
 
-    dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
     return dups.groupBy("cluster_id").agg((F.count("*") + 1).alias("size"))
 
 
@@ -56,7 +56,7 @@ def gold_summary(spark: SparkSession, lake: Lake, batch: str) -> dict[str, Any]:
     splits = {r["split"]: r["count"] for r in gold.groupBy("split").count().collect()}
     dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
     removed = dups.groupBy("match", (F.col("batch") == batch).alias("now")).count().collect()
-    bins = (cluster_sizes(spark, lake).groupBy(_size_bin().alias("bin"))
+    bins = (cluster_sizes(dups).groupBy(_size_bin().alias("bin"))
             .agg(F.count("*").alias("clusters"), F.max("size").alias("largest")).collect())
     found = {r["bin"]: r for r in bins}
     return {
@@ -109,8 +109,8 @@ def examples(spark: SparkSession, lake: Lake) -> list[dict[str, Any]]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    top = cluster_sizes(spark, lake).orderBy(F.desc("size"), "cluster_id").limit(EXAMPLES)
     dups = spark.read.format("delta").load(lake.table("gold/duplicates"))
+    top = cluster_sizes(dups).orderBy(F.desc("size"), "cluster_id").limit(EXAMPLES)
     picks = (dups.join(top, "cluster_id")
              .withColumn("rank", F.row_number().over(
                  Window.partitionBy("cluster_id").orderBy(F.desc("match"), "doc_id")))

@@ -145,10 +145,10 @@ def shingles_of_words(words: list[str], ngram: int = 5) -> np.ndarray:
 def exact_jaccard(shingles_a: np.ndarray, shingles_b: np.ndarray) -> float:
     """|A ∩ B| / |A ∪ B| of two shingle sets; two empty sets count as identical (1.0)."""
     a, b = np.unique(shingles_a), np.unique(shingles_b)
-    union = np.union1d(a, b).size
-    if union == 0:
+    if a.size + b.size == 0:
         return 1.0
-    return np.intersect1d(a, b, assume_unique=True).size / union
+    common = np.intersect1d(a, b, assume_unique=True).size
+    return common / (a.size + b.size - common)
 
 
 def _to_field(x: np.ndarray) -> np.ndarray:

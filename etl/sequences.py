@@ -28,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -39,8 +38,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from etl.packing import Remainder
-from etl.suites import SPLITS
-from llmlake.config import Params
+from llmlake.config import Params, fingerprint
 from llmlake.lake import Lake
 from llmlake.log import Steps, get_logger
 from llmlake.tables import get_property, set_property
@@ -48,7 +46,7 @@ from llmlake.tables import get_property, set_property
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
     from tokenizers import Tokenizer
 
 log = get_logger(__name__)
@@ -184,13 +182,11 @@ def split_stats(encoded: DataFrame, seq_len: int, remainder: str) -> dict[str, d
     rows = encoded.groupBy("split").agg(F.count("*").alias("documents"),
                                         F.sum("n_bytes").alias("bytes"),
                                         F.sum("n_tokens").alias("tokens")).collect()
-    found = {r["split"]: r for r in rows}
     stats = {}
-    for split in [s for s in SPLITS if s in found] + sorted(set(found) - set(SPLITS)):
-        r = found[split]
+    for r in sorted(rows, key=lambda r: r["split"]):
         cut = Remainder.of(int(r["tokens"]), seq_len)
         padded = remainder == "pad" and cut.tokens > 0
-        stats[split] = {
+        stats[r["split"]] = {
             "documents": int(r["documents"]), "bytes": int(r["bytes"]),
             "tokens": int(r["tokens"]), "sequences": cut.full + int(padded),
             "remainder_tokens": cut.tokens, "remainder": remainder if cut.tokens else "none",
@@ -203,49 +199,49 @@ def state_key(gold_version: int, tok_hash: str, params: Params) -> str:
     """What the sequences were built from; the same key means a rerun has nothing to do."""
     state = {"gold": gold_version, "tokenizer": tok_hash, "tokenize": asdict(params.tokenize),
              "context": params.train.context}
-    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(state)
 
 
 def run(params: Params) -> dict[str, Any]:
-    from etl.tokenizer import file_hash, load
+    from etl.tokenizer import TOKENIZER_FILE, file_hash, load
     from llmlake.spark import delta_version, get_spark
     from llmlake.tables import table_state
 
     started, steps = time.time(), Steps(log, "tokenize")
     lake, seq_len = Lake(params.lake), params.train.context + 1
     gold_path, out = lake.table("gold/documents"), lake.table("gold/sequences")
-    tok_path = lake.artifact("tokenizer") / "tokenizer.json"
-    tok = load(tok_path)
+    tok_path = lake.artifact("tokenizer") / TOKENIZER_FILE
+    tok, tok_hash = load(tok_path), file_hash(tok_path)
     spark = get_spark(params.spark)
     gold_version = delta_version(spark, gold_path)
     if gold_version is None:
         raise FileNotFoundError(f"no Delta table at {gold_path}: run `llmlake etl dedup` first")
-    key = state_key(gold_version, file_hash(tok_path), params)
+    key = state_key(gold_version, tok_hash, params)
     if delta_version(spark, out) is not None and get_property(spark, out, STATE_PROPERTY) == key:
         log.info("tokenize: %s is up to date (gold version %d)", out, gold_version)
         return _previous(lake, key)
     gold = spark.read.format("delta").option("versionAsOf", gold_version).load(gold_path)
-    stats = build(spark, gold, tok, params, steps)
+    stats = build(gold, tok, params, out, steps)
     set_property(spark, out, STATE_PROPERTY, key)
     state = table_state(spark, out)
     report = {
         "state": key, "seq_len": seq_len, "vocab_size": tok.get_vocab_size(),
-        "tokenizer_sha256": file_hash(tok_path), "gold_version": gold_version,
+        "tokenizer_sha256": tok_hash, "gold_version": gold_version,
         "sequences_version": state["version"], "sequences": state["rows"], "splits": stats,
         "config": asdict(params.tokenize), "step_seconds": steps.seconds,
         "seconds": round(time.time() - started, 2),
     }
     lake.write_report("tokenize.json", report)
     lake.write_lineage("tokenize", {gold_path: {"version": gold_version}, out: state},
-                       tokenizer_sha256=report["tokenizer_sha256"])
+                       tokenizer_sha256=tok_hash)
     log.info("tokenize: %d sequences of %d tokens in %.1fs", state["rows"], seq_len,
              report["seconds"])
     return report
 
 
-def build(spark: SparkSession, gold: DataFrame, tok: Tokenizer, params: Params,
-          steps: Steps) -> dict[str, dict[str, int]]:
-    """Encode ``gold`` once, then pack it and overwrite ``gold/sequences``.
+def build(gold: DataFrame, tok: Tokenizer, params: Params, out: str, steps: Steps
+          ) -> dict[str, dict[str, int]]:
+    """Encode ``gold`` once, then pack it and overwrite the sequences table at ``out``.
 
     The encoded documents are read twice (counts and offsets, then the tokens), so they are
     persisted: in memory, spilling to local disk, and recomputed from gold if an executor
@@ -255,7 +251,7 @@ def build(spark: SparkSession, gold: DataFrame, tok: Tokenizer, params: Params,
 
     from etl.tokenizer import EOS, PAD
 
-    cfg, lake, seq_len = params.tokenize, Lake(params.lake), params.train.context + 1
+    cfg, seq_len = params.tokenize, params.train.context + 1
     with steps("encode"):
         encoded = encode(gold, tok.to_str(), tok.token_to_id(EOS), cfg.batch_docs, cfg.seed)
         encoded = encoded.persist(StorageLevel.MEMORY_AND_DISK)
@@ -265,19 +261,21 @@ def build(spark: SparkSession, gold: DataFrame, tok: Tokenizer, params: Params,
     with steps("pack and write"):
         located = with_offsets(encoded, broadcast=docs <= BROADCAST_DOCS)
         seqs = pack_sequences(located, seq_len, cfg.remainder, tok.token_to_id(PAD), cfg.seed)
-        seqs.write.format("delta").mode("overwrite").save(lake.table("gold/sequences"))
+        seqs.write.format("delta").mode("overwrite").save(out)
     encoded.unpersist()
     return stats
 
 
 def _previous(lake: Lake, key: str) -> dict[str, Any]:
     """The report of the run that built the current table (left as it is, so DVC sees no
-    change), or a minimal one if it was deleted."""
+    change), or a minimal one if it was deleted or belongs to another build (a run that
+    stopped between committing the table and writing its report)."""
     path = lake.report("tokenize.json")
-    if path.exists():
-        return {**json.loads(path.read_text()), "unchanged": True}
-    report = {"state": key, "note": "sequences were already up to date; counts not recomputed"}
-    lake.write_report("tokenize.json", report)
+    report = json.loads(path.read_text()) if path.exists() else {}
+    if report.get("state") != key:
+        report = {"state": key,
+                  "note": "sequences were already up to date; counts not recomputed"}
+        lake.write_report("tokenize.json", report)
     return {**report, "unchanged": True}
 
 

@@ -1,11 +1,12 @@
 """Export ``gold/sequences`` as flat token shards (``artifacts/shards/<split>.bin`` + ``.json``).
 
 Reads the Delta table with delta-rs (no JVM) and writes each split's sequences in
-``seq_id`` order, the deterministic shuffle the tokenize stage chose. The file is filled
-through a memory map, batch by batch, at each sequence's rank, so memory stays at one
-Arrow batch however large the split. The header (:class:`llmlake.shards.ShardHeader`)
-records dtype, vocabulary size, tokenizer hash, token count and the Delta version read;
-a training job then needs only numpy (:func:`llmlake.shards.open_shard`).
+``seq_id`` order, the deterministic shuffle the tokenize stage chose. The files are filled
+through memory maps, batch by batch, at each sequence's rank, so memory stays at one
+Arrow batch (plus the sorted ``seq_id`` keys) however large the split. The header
+(:class:`llmlake.shards.ShardHeader`) records dtype, vocabulary size, tokenizer hash,
+token count and the Delta version read; a training job then needs only numpy
+(:func:`llmlake.shards.open_shard`).
 
 Run it as ``llmlake etl export-shards``.
 
@@ -42,34 +43,49 @@ class ShardError(ValueError):
     """The sequences table does not fit the shard format (wrong lengths, ids, keys)."""
 
 
-def export_split(dataset: ds.Dataset, split: str, seq_len: int, vocab_size: int,
-                 path: Path) -> int:
-    """Write one split's sequences to ``path`` in ``seq_id`` order; returns how many."""
+def export_splits(dataset: ds.Dataset, splits: tuple[str, ...], seq_len: int,
+                  vocab_size: int, folder: Path) -> dict[str, int]:
+    """Write each split's sequences to ``<split>.bin`` in ``seq_id`` order; returns how many.
+
+    Splits are interleaved in the table's files, so all of them are filled in one scan of
+    the tokens rather than one scan per split. No ``.bin`` is replaced unless all are good.
+    """
     import pyarrow.compute as pc
 
-    where = pc.field("split") == split
-    ids = np.sort(dataset.to_table(columns=["seq_id"], filter=where)
-                  .column("seq_id").to_numpy())
-    if len(ids) and (np.diff(ids) == 0).any():
-        raise ShardError(f"{split}: seq_id is not unique")
+    keys = dataset.to_table(columns=["split", "seq_id"])
+    ids = {}
+    for split in splits:
+        ids[split] = np.sort(keys.filter(pc.equal(keys.column("split"), split))
+                             .column("seq_id").to_numpy())
+        if len(ids[split]) and (np.diff(ids[split]) == 0).any():
+            raise ShardError(f"{split}: seq_id is not unique")
+    del keys
     dtype = np.dtype(dtype_for(vocab_size)).newbyteorder("<")
-    tmp = path.with_name(f".{path.name}.tmp")
-    if len(ids) == 0:
-        tmp.write_bytes(b"")
-    else:
-        out = np.memmap(tmp, dtype=dtype, mode="w+", shape=(len(ids), seq_len))
-        try:
-            for batch in dataset.to_batches(columns=["seq_id", "tokens"], filter=where):
-                rows = np.searchsorted(ids, batch.column("seq_id").to_numpy())
-                out[rows] = _checked(batch.column("tokens"), split, seq_len, vocab_size)
+    tmps = {split: folder / f".{split}.bin.tmp" for split in splits}
+    outs = {}
+    try:
+        for split in splits:
+            if len(ids[split]) == 0:
+                tmps[split].write_bytes(b"")
+            else:
+                outs[split] = np.memmap(tmps[split], dtype=dtype, mode="w+",
+                                        shape=(len(ids[split]), seq_len))
+        for batch in dataset.to_batches(columns=["split", "seq_id", "tokens"]):
+            for split, out in outs.items():
+                mine = batch.filter(pc.equal(batch.column("split"), split))
+                rows = np.searchsorted(ids[split], mine.column("seq_id").to_numpy())
+                out[rows] = _checked(mine.column("tokens"), split, seq_len, vocab_size)
+        for out in outs.values():
             out.flush()
-        except BaseException:
+    except BaseException:
+        for tmp in tmps.values():
             tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            del out
-    os.replace(tmp, path)
-    return len(ids)
+        raise
+    finally:
+        outs.clear()
+    for split, tmp in tmps.items():
+        os.replace(tmp, folder / f"{split}.bin")
+    return {split: len(ids[split]) for split in splits}
 
 
 def _checked(tokens: Any, split: str, seq_len: int, vocab_size: int) -> np.ndarray:
@@ -86,30 +102,30 @@ def _checked(tokens: Any, split: str, seq_len: int, vocab_size: int) -> np.ndarr
 def run(params: Params) -> dict[str, Any]:
     from deltalake import DeltaTable
 
-    from etl.tokenizer import EOS, PAD, file_hash, load
+    from etl.tokenizer import EOS, PAD, TOKENIZER_FILE, file_hash, load
 
     started = time.time()
     lake = Lake(params.lake)
     source = lake.table("gold/sequences")
-    tok_path = lake.artifact("tokenizer") / "tokenizer.json"
-    tok = load(tok_path)
+    tok_path = lake.artifact("tokenizer") / TOKENIZER_FILE
+    tok, tok_hash = load(tok_path), file_hash(tok_path)
     table = DeltaTable(source)
     version = table.version()
-    dataset = table.to_pyarrow_dataset()
     folder = lake.artifact("shards")
     folder.mkdir(parents=True, exist_ok=True)
     seq_len, vocab = params.train.context + 1, tok.get_vocab_size()
+    counts = export_splits(table.to_pyarrow_dataset(), SPLITS, seq_len, vocab, folder)
     splits = {}
-    for split in SPLITS:
-        n = export_split(dataset, split, seq_len, vocab, folder / f"{split}.bin")
+    for split, n in counts.items():
         header = ShardHeader(
             split=split, dtype=dtype_for(vocab), vocab_size=vocab, seq_len=seq_len,
             sequences=n, tokens=n * seq_len, eos_id=tok.token_to_id(EOS),
-            pad_id=tok.token_to_id(PAD), tokenizer_sha256=file_hash(tok_path), source=source,
+            pad_id=tok.token_to_id(PAD), tokenizer_sha256=tok_hash, source=source,
             delta_version=version)
         # After the .bin is in place: a header always describes a complete file.
         write_json(folder / header.header_file, asdict(header))
-        splits[split] = {"sequences": n, "tokens": n * seq_len, "file": str(folder / f"{split}.bin")}
+        splits[split] = {"sequences": n, "tokens": n * seq_len,
+                         "file": str(folder / header.data_file)}
         log.info("export-shards: %s: %d sequences (%s)", split, n, header.dtype)
     report = {"source": source, "delta_version": version, "seq_len": seq_len,
               "dtype": dtype_for(vocab), "splits": splits,

@@ -1,6 +1,6 @@
 """The registry of lake tables that the validation stage (``etl/validate.py``) checks.
 
-``SUITES`` maps a table key (``"bronze"``, ``"silver"``, ``"gold"``) to a
+``SUITES`` maps a table key (``"bronze"``, ``"silver"``, ``"gold"``, ``"sequences"``) to a
 :class:`TableSuite`: the lake table, its Great Expectations suite file under
 ``expectations/`` and a function that turns :class:`~llmlake.config.Params` into the suite
 parameter values (the ``{"$PARAMETER": name}`` placeholders in the suite JSON). A later
@@ -9,9 +9,6 @@ stage adds its table here, not another runner.
 Example::
 
     >>> from llmlake.config import Params
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
     >>> sorted(SUITES["bronze"].parameters(Params()))
     ['bronze_min_rows', 'content_types']
     >>> sorted(SUITES["silver"].parameters(Params()))
@@ -86,11 +83,9 @@ def _gold_parameters(params: Params) -> dict[str, Any]:
     tol = v.split_tolerance
     if not 0.0 <= tol <= 1.0:
         raise ValueError(f"validate.split_tolerance must be in [0, 1], got {tol}")
-    ratios = {s: getattr(params.dedup, s) for s in SPLITS}
-    values: dict[str, Any] = {"gold_min_rows": v.gold_min_rows}
-    for split, ratio in ratios.items():
-        # A split with ratio 0 gets no documents by design, so only the others must exist.
-        values[f"{split}_min_rows"] = 1 if ratio > 0 else 0
+    values: dict[str, Any] = {"gold_min_rows": v.gold_min_rows, **_split_min_rows(params)}
+    for split in SPLITS:
+        ratio = getattr(params.dedup, split)
         # GX's mostly is the least share of rows that meet an expectation: "split in [s]"
         # with mostly r - tol is share >= r - tol; "split not in [s]" with mostly
         # 1 - (r + tol) is share <= r + tol.
@@ -99,15 +94,18 @@ def _gold_parameters(params: Params) -> dict[str, Any]:
     return values
 
 
+def _split_min_rows(params: Params) -> dict[str, int]:
+    # A split with ratio 0 gets no documents by design, so only the others must have rows.
+    return {f"{s}_min_rows": 1 if getattr(params.dedup, s) > 0 else 0 for s in SPLITS}
+
+
 def _sequences_parameters(params: Params) -> dict[str, Any]:
-    values: dict[str, Any] = {
+    return {
         "sequences_min_rows": params.validate.sequences_min_rows,
         "seq_len": params.train.context + 1,
         "max_token_id": params.tokenizer.vocab_size - 1,
+        **_split_min_rows(params),
     }
-    for split in SPLITS:
-        values[f"{split}_min_rows"] = 1 if getattr(params.dedup, split) > 0 else 0
-    return values
 
 
 def _sequences_view(df: DataFrame, params: Params) -> DataFrame:

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -72,58 +73,33 @@ def etl() -> None:
     """Spark ETL jobs (each is also a spark-submit script under etl/)."""
 
 
-@etl.command()
-@click.pass_context
-def ingest(ctx: click.Context) -> None:
-    """Read raw corpora into the bronze/documents Delta table."""
-    from etl import ingest as stage
-
-    stage.run(params_of(ctx))
-
-
-@etl.command()
-@click.pass_context
-def clean(ctx: click.Context) -> None:
-    """Extract, normalize, identify language, filter and redact: bronze to silver."""
-    from etl import clean as stage
-
-    stage.run(params_of(ctx))
+# (command, module under etl/, help): each runs ``etl.<module>.run(params)``, imported only
+# when the command runs.
+ETL_STAGES = (
+    ("ingest", "ingest", "Read raw corpora into the bronze/documents Delta table."),
+    ("clean", "clean",
+     "Extract, normalize, identify language, filter and redact: bronze to silver."),
+    ("dedup", "dedup",
+     "Exact and MinHash near-duplicate removal, clusters and splits: silver to gold."),
+    ("tokenizer", "tokenizer", "Train the byte-level BPE tokenizer on the gold train split."),
+    ("tokenize", "sequences",
+     "Encode gold documents and pack them into gold/sequences of context + 1 tokens."),
+    ("export-shards", "shards",
+     "Write gold/sequences as flat binary token shards for numpy/torch-only training."),
+)
 
 
-@etl.command()
-@click.pass_context
-def dedup(ctx: click.Context) -> None:
-    """Exact and MinHash near-duplicate removal, clusters and splits: silver to gold."""
-    from etl import dedup as stage
+def _stage_command(name: str, module: str, help_text: str) -> click.Command:
+    @click.pass_context
+    def command(ctx: click.Context) -> None:
+        stage = importlib.import_module(f"etl.{module}")
+        stage.run(params_of(ctx))
 
-    stage.run(params_of(ctx))
-
-
-@etl.command()
-@click.pass_context
-def tokenizer(ctx: click.Context) -> None:
-    """Train the byte-level BPE tokenizer on the gold train split."""
-    from etl import tokenizer as stage
-
-    stage.run(params_of(ctx))
+    return click.command(name, help=help_text)(command)
 
 
-@etl.command()
-@click.pass_context
-def tokenize(ctx: click.Context) -> None:
-    """Encode gold documents and pack them into gold/sequences of context + 1 tokens."""
-    from etl import sequences as stage
-
-    stage.run(params_of(ctx))
-
-
-@etl.command("export-shards")
-@click.pass_context
-def export_shards(ctx: click.Context) -> None:
-    """Write gold/sequences as flat binary token shards for numpy/torch-only training."""
-    from etl import shards as stage
-
-    stage.run(params_of(ctx))
+for _name, _module, _help in ETL_STAGES:
+    etl.add_command(_stage_command(_name, _module, _help))
 
 
 @cli.command()

@@ -16,6 +16,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -298,3 +300,17 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
 
 def as_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
+
+
+def fingerprint(data: Any) -> str:
+    """Short stable hash of params (a dataclass, or JSON-able data holding them as dicts).
+
+    Stages store it beside what they built, so that a rerun under the same params can skip
+    work and a change redoes it.
+
+    >>> fingerprint({"b": 1, "a": [2]}) == fingerprint({"a": [2], "b": 1})
+    True
+    """
+    if dataclasses.is_dataclass(data):
+        data = dataclasses.asdict(data)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -86,10 +86,28 @@ def _delta_loaded(spark: SparkSession) -> bool:
     return True
 
 
+def is_local(path: str) -> bool:
+    return "://" not in path and not path.startswith("file:")
+
+
+def log_table(path: str):
+    """delta-rs's view of a local Delta table, or None if there is no table at ``path``.
+
+    Reading a table's log with delta-rs takes milliseconds where a Spark job takes seconds,
+    so small facts about a local table (version, properties, row counts) come from here.
+    """
+    from deltalake import DeltaTable
+
+    return DeltaTable(path) if DeltaTable.is_deltatable(path) else None
+
+
 def delta_version(spark: SparkSession, path: str) -> int | None:
     """Latest committed version of the Delta table at ``path`` (None if there is none)."""
     from delta.tables import DeltaTable
 
+    if is_local(path):
+        table = log_table(path)
+        return None if table is None else table.version()
     if not DeltaTable.isDeltaTable(spark, path):
         return None
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()

@@ -92,33 +92,29 @@ def merge_quarantine(spark: SparkSession, path: str, rows: DataFrame) -> int:
 def table_state(spark: SparkSession, path: str) -> dict[str, Any]:
     """A table's latest version and row count, for reports and lineage.
 
-    A local table's state is read from its Delta log with delta-rs (file statistics, no
-    Spark job: about a millisecond against seconds); other file systems, or files written
-    without row statistics, are counted by Spark.
+    A local table's rows are summed from its files' statistics in the Delta log (no Spark
+    job); other file systems, or files written without row statistics, are counted by Spark.
     """
-    from llmlake.spark import delta_version
+    from llmlake.spark import delta_version, is_local, log_table
 
-    if "://" not in path and not path.startswith("file:"):
-        state = _state_from_log(path)
-        if state is not None:
-            return state
+    if is_local(path):
+        table = log_table(path)
+        if table is None:
+            return {"path": path, "version": None, "rows": 0}
+        rows = _rows_from_log(table)
+        if rows is not None:
+            return {"path": path, "version": table.version(), "rows": rows}
     version = delta_version(spark, path)
     rows = spark.read.format("delta").load(path).count() if version is not None else 0
     return {"path": path, "version": version, "rows": rows}
 
 
-def _state_from_log(path: str) -> dict[str, Any] | None:
+def _rows_from_log(table: Any) -> int | None:
     import pyarrow as pa
     import pyarrow.compute as pc
-    from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(path):
-        return {"path": path, "version": None, "rows": 0}
-    table = DeltaTable(path)
     records = pa.table(table.get_add_actions(flatten=True)).column("num_records")
-    if records.null_count:
-        return None
-    return {"path": path, "version": table.version(), "rows": pc.sum(records).as_py() or 0}
+    return None if records.null_count else pc.sum(records).as_py() or 0
 
 
 def resolve_quarantine(spark: SparkSession, path: str, stage: str, done: DataFrame) -> None:
@@ -149,6 +145,11 @@ def qualified(spark: SparkSession, path: str) -> str:
 def get_property(spark: SparkSession, path: str, key: str) -> str | None:
     from delta.tables import DeltaTable
 
+    from llmlake.spark import is_local, log_table
+
+    if is_local(path):
+        table = log_table(path)
+        return None if table is None else table.metadata().configuration.get(key)
     props = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
     return props.get(key)
 

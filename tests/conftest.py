@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from lake_helpers import TEST_SPARK, params_at
 
-from llmlake.config import Params, SparkConfig, params_from_dict
+from llmlake.config import Params
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,13 +26,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
-TEST_SPARK = SparkConfig(
-    master="local[2]",
-    app_name="llmlake-tests",
-    driver_memory="3g",
-    shuffle_partitions=2,
-    log_level="ERROR",
-)
 
 
 @pytest.fixture(scope="session")
@@ -50,17 +44,6 @@ def make_params(tmp_path: Path):
     """Build Params rooted in a temporary folder; sections override the defaults."""
 
     def build(**sections: dict) -> Params:
-        raw = {
-            "lake": {
-                "root": str(tmp_path / "lake"),
-                "reports": str(tmp_path / "reports"),
-                "artifacts": str(tmp_path / "artifacts"),
-            },
-            "spark": {k: getattr(TEST_SPARK, k) for k in ("master", "app_name", "driver_memory",
-                                                          "shuffle_partitions", "log_level")},
-        }
-        for name, values in sections.items():
-            raw.setdefault(name, {}).update(values)
-        return params_from_dict(raw)
+        return params_at(tmp_path, **sections)
 
     return build

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from lake_helpers import params_at, sample_sources
 
 from etl import clean, ingest, sample
 from etl.text.pipeline import DROP_REASONS
@@ -18,13 +19,8 @@ CONTENT_DEFECTS = ("spam", "short", "repeated", "foreign")
 
 
 def make_params(base: Path, **clean_overrides):
-    return params_from_dict({
-        "lake": {"root": str(base / "lake"), "reports": str(base / "reports")},
-        "spark": {"master": "local[2]", "shuffle_partitions": 2, "log_level": "ERROR"},
-        "ingest": {"sources": [str(base / "raw" / d) for d in ("warc", "wet", "jsonl",
-                                                               "parquet")]},
-        "clean": clean_overrides,
-    })
+    return params_at(base, ingest={"sources": sample_sources(base / "raw")},
+                     clean=clean_overrides)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from lake_helpers import params_at, sample_sources
 
 from etl import clean, dedup, ingest, sample
 from llmlake.config import params_from_dict
@@ -17,13 +18,8 @@ pytestmark = pytest.mark.spark
 
 
 def lake_params(base: Path, **dedup_overrides):
-    return params_from_dict({
-        "lake": {"root": str(base / "lake"), "reports": str(base / "reports")},
-        "spark": {"master": "local[2]", "shuffle_partitions": 2, "log_level": "ERROR"},
-        "ingest": {"sources": [str(base / "raw" / d) for d in ("warc", "wet", "jsonl",
-                                                               "parquet")]},
-        "dedup": dedup_overrides,
-    })
+    return params_at(base, ingest={"sources": sample_sources(base / "raw")},
+                     dedup=dedup_overrides)
 
 
 def read(spark, params, name):

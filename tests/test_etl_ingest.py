@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from lake_helpers import params_at, sample_sources
 
 from etl import ingest, sample
 from llmlake.config import params_from_dict
@@ -20,7 +21,6 @@ from llmlake.lake import Lake
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMAT_DIRS = ["warc", "wet", "jsonl", "parquet"]
 
 
 def corpus(out: Path, docs: int, seed: int) -> list[dict]:
@@ -31,23 +31,15 @@ def corpus(out: Path, docs: int, seed: int) -> list[dict]:
     return [json.loads(line) for line in (out / "truth.jsonl").read_text().splitlines()]
 
 
-def sources(out: Path) -> list[str]:
-    return [str(out / d) for d in FORMAT_DIRS]
-
-
 def lake_params(base: Path, srcs: list[str]):
-    return params_from_dict({
-        "lake": {"root": str(base / "lake"), "reports": str(base / "reports")},
-        "spark": {"master": "local[2]", "shuffle_partitions": 2, "log_level": "ERROR"},
-        "ingest": {"sources": srcs},
-    })
+    return params_at(base, ingest={"sources": srcs})
 
 
 @pytest.fixture(scope="module")
 def first(tmp_path_factory, spark):
     base = tmp_path_factory.mktemp("ingest")
     truth = corpus(base / "raw", docs=700, seed=11)
-    params = lake_params(base, sources(base / "raw"))
+    params = lake_params(base, sample_sources(base / "raw"))
     report = ingest.run(params)
     return {"base": base, "truth": truth, "params": params, "report": report}
 
@@ -125,7 +117,7 @@ def test_reingest_adds_nothing_and_commits_nothing(first, spark):
 
 def test_new_batch_adds_exactly_its_documents(first, spark, tmp_path):
     truth = corpus(tmp_path / "raw2", docs=150, seed=99)
-    params = lake_params(first["base"], sources(tmp_path / "raw2"))
+    params = lake_params(first["base"], sample_sources(tmp_path / "raw2"))
     before = bronze(spark, params).count()
     report = ingest.run(params)
     new_docs = sum(t["kind"] == "document" for t in truth)
@@ -166,7 +158,7 @@ def test_sigkill_mid_write_leaves_previous_version(tmp_path, spark):
 
     small = corpus(tmp_path / "a", docs=100, seed=1)
     big = corpus(tmp_path / "b", docs=2500, seed=2)
-    params = lake_params(tmp_path, sources(tmp_path / "a"))
+    params = lake_params(tmp_path, sample_sources(tmp_path / "a"))
     ingest.run(params)
     table = Path(Lake(params.lake).table("bronze/documents"))
     version, rows = _delta_versions(table)[-1], DeltaTable(str(table)).to_pyarrow_table().num_rows
@@ -180,7 +172,7 @@ def test_sigkill_mid_write_leaves_previous_version(tmp_path, spark):
                      "org.apache.spark.sql.delta.catalog.DeltaCatalog",
            str(ROOT / "etl" / "ingest.py"),
            "--set", f"lake.root={tmp_path / 'lake'}", "--set", f"lake.reports={tmp_path / 'r'}",
-           "--set", f"ingest.sources={json.dumps(sources(tmp_path / 'b'))}"]
+           "--set", f"ingest.sources={json.dumps(sample_sources(tmp_path / 'b'))}"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
@@ -196,7 +188,7 @@ def test_sigkill_mid_write_leaves_previous_version(tmp_path, spark):
     assert DeltaTable(str(table)).to_pyarrow_table().num_rows == rows
     assert set(table.glob("*.parquet")) - data_files, "the kill should land mid-write"
 
-    report = ingest.run(lake_params(tmp_path, sources(tmp_path / "b")))
+    report = ingest.run(lake_params(tmp_path, sample_sources(tmp_path / "b")))
     expected = {t["url"] for t in small + big if t["kind"] == "document"}
     urls = DeltaTable(str(table)).to_pyarrow_table(columns=["url"]).column("url").to_pylist()
     assert len(urls) == len(set(urls)) == len(expected)

@@ -323,3 +323,26 @@ def test_shingles_count_distinct_ngrams(words: list[str], n: int) -> None:
     # Word hashes are combined per position, so order matters and repeats collapse.
     grams = {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
     assert shingles(" ".join(words), ngram=n).size == len(grams)
+
+
+def test_dedup_verify_udf_scores_every_pair_exactly() -> None:
+    """The dedup stage's Arrow verifier: one score per pair, shared centres included."""
+    import pyarrow as pa
+
+    from etl.dedup import _verify_udf
+    from llmlake.config import DedupConfig
+
+    words = _words(120, seed=8)
+    texts = {"a": " ".join(words), "b": " ".join([*words[:60], "other", *words[61:]]),
+             "c": " ".join(_words(120, seed=9)), "d": None, "e": ""}
+    pairs = [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("d", "e"), ("a", "a")]
+    rb = pa.RecordBatch.from_pydict({
+        "src": [s for s, _ in pairs], "dst": [d for _, d in pairs],
+        "text_a": [texts[s] for s, _ in pairs], "text_b": [texts[d] for _, d in pairs]})
+    out = list(_verify_udf(DedupConfig())(iter([rb, rb.slice(0, 0)])))
+    assert [o.num_rows for o in out] == [len(pairs), 0]
+    assert out[0].column("src").to_pylist() == [s for s, _ in pairs]
+    assert out[0].column("dst").to_pylist() == [d for _, d in pairs]
+    want = [exact_jaccard(shingles(texts[s] or ""), shingles(texts[d] or "")) for s, d in pairs]
+    assert out[0].column("jaccard").to_pylist() == want
+    assert 0.9 < want[0] < 1.0 and want[1] < 0.1 and want[4] == want[5] == 1.0

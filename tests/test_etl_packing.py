@@ -1,4 +1,5 @@
-"""Packing: concatenate-then-cut, and the fragment cut that the Spark stage distributes."""
+"""Packing: concatenate-then-cut, the fragment cut that the Spark stage distributes, and
+the shard export of the packed sequences."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,3 +77,44 @@ def test_fragments_rebuild_exactly_what_pack_builds(docs, seq_len, skip):
     total = sum(len(d) for d in docs)
     assert len(seqs) * seq_len + len(rest) == total
     assert sum(p.num_rows for p in parts) >= len(docs)
+
+
+def sequences_dataset(seq_len: int):
+    """A tiny ``gold/sequences``: splits interleaved, ``seq_id`` unrelated to row order."""
+    import pyarrow.dataset as ds
+
+    rng = np.random.default_rng(7)
+    splits = ["train", "val", "train", "test", "train", "val", "train"]
+    seq_ids = rng.permutation(1000)[:len(splits)].astype(np.int64) - 500
+    tokens = [rng.integers(0, 300, seq_len).tolist() for _ in splits]
+    table = pa.table({"seq_id": seq_ids, "split": splits,
+                      "tokens": pa.array(tokens, pa.list_(pa.int32()))})
+    # Two batches, so each split's rows arrive from more than one.
+    return ds.dataset([table.slice(0, 3).to_batches()[0], table.slice(3).to_batches()[0]]
+                      ), table
+
+
+def test_shard_export_writes_every_split_in_seq_id_order(tmp_path):
+    from etl.shards import export_splits
+
+    dataset, table = sequences_dataset(seq_len=5)
+    counts = export_splits(dataset, ("train", "val", "test"), 5, 300, tmp_path)
+    assert counts == {"train": 4, "val": 2, "test": 1}
+    rows = table.to_pylist()
+    for split, n in counts.items():
+        mine = sorted((r for r in rows if r["split"] == split), key=lambda r: r["seq_id"])
+        expected = np.array([r["tokens"] for r in mine], dtype="<u2")
+        assert (tmp_path / f"{split}.bin").read_bytes() == expected.tobytes()
+        assert len(mine) == n
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_shard_export_of_a_wrong_length_replaces_no_file(tmp_path):
+    from etl.shards import ShardError, export_splits
+
+    dataset, _ = sequences_dataset(seq_len=5)
+    (tmp_path / "test.bin").write_bytes(b"old")
+    with pytest.raises(ShardError, match="tokens, not 6"):
+        export_splits(dataset, ("train", "val", "test"), 6, 300, tmp_path)
+    assert (tmp_path / "test.bin").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.bin"]

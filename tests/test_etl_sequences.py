@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lake_helpers import params_at
 
 from etl import sequences, shards, tokenizer
 from etl.sample_text import TOPICS, english
 from etl.suites import table_suite
 from etl.validate import run as validate_run
 from etl.validate import validate_dataframe
-from llmlake.config import params_from_dict
 from llmlake.lake import Lake
 from llmlake.shards import open_shard
 from llmlake.spark import delta_version
@@ -43,15 +43,10 @@ def gold_texts() -> list[tuple[str, str, str]]:
 
 
 def make_params(base: Path, **tokenize):
-    return params_from_dict({
-        "lake": {"root": str(base / "lake"), "reports": str(base / "reports"),
-                 "artifacts": str(base / "artifacts")},
-        "spark": {"master": "local[2]", "shuffle_partitions": 2, "log_level": "ERROR"},
-        "tokenizer": {"vocab_size": 1000, "sample_docs": 100, "eval_docs": 10},
-        "tokenize": {"batch_docs": 16, **tokenize},
-        "train": {"context": CONTEXT},
-        "validate": {"sequences_min_rows": 5},
-    })
+    return params_at(
+        base, tokenizer={"vocab_size": 1000, "sample_docs": 100, "eval_docs": 10},
+        tokenize={"batch_docs": 16, **tokenize}, train={"context": CONTEXT},
+        validate={"sequences_min_rows": 5})
 
 
 @pytest.fixture(scope="module")
@@ -164,15 +159,9 @@ def test_shards_read_back_equal_the_delta_table(built, spark):
 
 def test_shard_export_refuses_sequences_of_another_length(built, tmp_path):
     params = built["params"]
-    wrong = params_from_dict({**_raw(params), "train": {"context": CONTEXT + 1}})
+    wrong = params_at(Path(params.lake.root).parent, train={"context": CONTEXT + 1})
     with pytest.raises(shards.ShardError, match="tokens, not"):
         shards.run(wrong)
-
-
-def _raw(params) -> dict:
-    from dataclasses import asdict
-
-    return {k: v for k, v in asdict(params).items() if k in ("lake", "spark", "tokenizer")}
 
 
 def test_suite_passes_and_catches_an_out_of_range_id(built, spark):

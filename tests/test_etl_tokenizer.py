@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,3 +107,13 @@ def test_measure_counts_bytes_words_and_tokens(tok):
 def test_loading_a_missing_tokenizer_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="llmlake etl tokenizer"):
         load(tmp_path)
+
+
+def test_stage_encoding_is_each_text_encoded_alone_then_eos(tok):
+    from etl.sequences import encode_texts
+
+    texts = [*SPECIAL_CASES, *corpus(5, seed=11)]
+    flat, lengths = encode_texts(tok, texts, eos=0)
+    expected = [[*tok.encode(t, add_special_tokens=False).ids, 0] for t in texts]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert flat.dtype == np.int32 and flat.tolist() == [t for e in expected for t in e]

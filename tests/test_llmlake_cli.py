@@ -52,3 +52,13 @@ def test_bad_override_is_a_usage_error_naming_the_key():
     result = CliRunner().invoke(cli, ["--set", "sample.dcs=3", "params"])
     assert result.exit_code == 2
     assert "sample.dcs: unknown key" in result.output
+
+
+def test_every_etl_command_runs_its_stage_module():
+    import importlib
+
+    from llmlake.cli import ETL_STAGES, etl
+
+    assert sorted(etl.commands) == sorted(name for name, _, _ in ETL_STAGES)
+    for name, module, _ in ETL_STAGES:
+        assert callable(importlib.import_module(f"etl.{module}").run), name

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from etl.text.c4 import C4_REASONS, C4Config, c4_clean, c4_filter
+from etl.text.c4 import C4_REASONS, C4Config, c4_clean, c4_clean_stats, c4_filter
+from etl.text.tokenize import split_words
 
 GOOD = [
     "The soup was warm and the bread was fresh.",
@@ -63,6 +66,27 @@ def test_terminal_punctuation_variants_are_kept() -> None:
 def test_word_of_exactly_max_length_is_allowed() -> None:
     line = "A line with " + "x" * 1000 + " inside it."
     assert line in c4_clean(doc(line), CFG)[0]
+
+
+def test_long_word_limit_applies_to_short_lines() -> None:
+    cfg = C4Config(max_word_length=5)
+    text, sig = c4_clean(doc("Ten words of longer text."), cfg)
+    assert sig["c4_lines_long_word"] == len(GOOD) + 1
+    assert text == ""
+
+
+_LINE_PARTS = st.sampled_from(
+    [*GOOD, "", "  ", "[1] Cited at the start.", "Cited at the end of it.[2]", "Read more",
+     "Mr. Smith [edit] came home.", "\u201cQuoted,\u201d she said -- twice!", "x{y} is code."]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_LINE_PARTS, max_size=12))
+def test_cleaned_stats_carry_the_cleaned_texts_words(lines: list[str]) -> None:
+    stats, sig = c4_clean_stats("\n".join(lines), CFG)
+    assert stats.words == split_words(stats.text)
+    assert (stats.text, sig) == c4_clean("\n".join(lines), CFG)
 
 
 def test_citations_are_removed_before_the_punctuation_test() -> None:

@@ -160,30 +160,24 @@ def unique_lines(n: int) -> list[str]:
     return [" ".join(words(8, 8 * i)) for i in range(n)]
 
 
+@pytest.mark.parametrize(
+    ("sep", "signal"), [("\n", "gopher_dup_line_frac"), ("\n\n", "gopher_dup_para_frac")]
+)
 @settings(max_examples=80, deadline=None)
 @given(st.integers(4, 40), st.data())
-def test_dup_line_fraction_flips_at_thirty_percent(n: int, data: st.DataObject) -> None:
+def test_dup_line_and_paragraph_fractions_flip_at_thirty_percent(
+    sep: str, signal: str, n: int, data: st.DataObject
+) -> None:
     k = data.draw(st.integers(0, n - 1))
-    lines = unique_lines(n - k)
-    lines += [lines[i % len(lines)] for i in range(k)]
-    doc = "\n".join(lines)
+    items = unique_lines(n - k)
+    items += [items[i % len(items)] for i in range(k)]
+    doc = sep.join(items)
     sig = gopher_repetition_signals(doc, RCFG)
-    assert sig["gopher_dup_line_frac"] == pytest.approx(k / n)
-    expected = "gopher_dup_line_frac" if k / n > 0.3 else None
-    assert gopher_repetition_filter(doc, only(max_dup_line_frac=0.3)) == expected
-
-
-@settings(max_examples=80, deadline=None)
-@given(st.integers(4, 40), st.data())
-def test_dup_paragraph_fraction_flips_at_thirty_percent(n: int, data: st.DataObject) -> None:
-    k = data.draw(st.integers(0, n - 1))
-    paras = unique_lines(n - k)
-    paras += [paras[i % len(paras)] for i in range(k)]
-    doc = "\n\n".join(paras)
-    sig = gopher_repetition_signals(doc, RCFG)
-    assert sig["gopher_dup_para_frac"] == pytest.approx(k / n)
-    expected = "gopher_dup_para_frac" if k / n > 0.3 else None
-    assert gopher_repetition_filter(doc, only(max_dup_para_frac=0.3)) == expected
+    assert sig[signal] == pytest.approx(k / n)
+    expected = signal if k / n > 0.3 else None
+    # Limit and reason share the signal's name (max_dup_line_frac -> gopher_dup_line_frac).
+    limit = {"max_" + signal.removeprefix("gopher_"): 0.3}
+    assert gopher_repetition_filter(doc, only(**limit)) == expected
 
 
 def test_duplicate_character_fractions() -> None:

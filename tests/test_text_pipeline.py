@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl.text.config import CleanConfig
+from etl.text.fineweb import fineweb_signals
 from etl.text.pipeline import DROP_REASONS, SIGNAL_NAMES, CleanResult, clean_document
 
 SENTENCES = [
@@ -54,6 +55,14 @@ def test_c4_line_removal_shows_in_the_text() -> None:
     assert res.kept
     assert "Share this" not in res.text and "JavaScript" not in res.text
     assert res.signals["c4_lines_no_punct"] == 1 and res.signals["c4_lines_javascript"] == 1
+
+
+def test_fineweb_measures_the_c4_cleaned_text() -> None:
+    paragraphs = ["[1] " + SENTENCES[0], *SENTENCES[1:], "Share this", "Cited here.[2]"]
+    res = clean("\n\n".join(paragraphs), "text/plain")
+    assert res.kept and res.text.startswith(SENTENCES[0])
+    fineweb = fineweb_signals(res.text, CleanConfig().fineweb)
+    assert {k: res.signals[k] for k in fineweb} == fineweb
 
 
 def test_pii_is_redacted_on_kept_documents_only() -> None:

@@ -36,7 +36,7 @@ import re
 from functools import lru_cache
 
 from etl.text.lists import BAD_WORDS_FILE, load_list
-from etl.text.stats import TextStats
+from etl.text.stats import TextStats, as_stats
 from etl.text.tokenize import count_sentences, split_words
 from llmlake.config_clean import C4Config
 
@@ -66,7 +66,9 @@ def bad_words_regex(path: str) -> re.Pattern[str] | None:
 def _line_fate(line: str, cfg: C4Config) -> tuple[str, str]:
     """Return (fate, cleaned line); fate is "keep", a line-removal cause, or a doc cause."""
     words = line.split()
-    if cfg.max_word_length >= 0 and any(len(w) > cfg.max_word_length for w in words):
+    # No word is longer than its line: most lines need no look at their words.
+    limit = cfg.max_word_length
+    if 0 <= limit < len(line) and any(len(w) > limit for w in words):
         return "long_word", line
     if cfg.remove_citations and "[" in line:
         line = _CITATION.sub("", line)
@@ -95,9 +97,18 @@ def c4_clean(text: str | TextStats, cfg: C4Config, lang: str | None = None) -> t
     ``lang`` is the document's language: the bad-words list is applied only when it is
     ``None`` or one of ``cfg.bad_words_languages``.
     """
-    st = text if isinstance(text, TextStats) else TextStats(text)
+    cleaned, sig = c4_clean_stats(text, cfg, lang)
+    return cleaned.text, sig
+
+
+def c4_clean_stats(
+    text: str | TextStats, cfg: C4Config, lang: str | None = None
+) -> tuple[TextStats, Signals]:
+    """:func:`c4_clean`, with the cleaned text as :class:`TextStats` whose words are known."""
+    st = as_stats(text)
     counts = dict.fromkeys(_LINE_CAUSES, 0)
     kept: list[str] = []
+    kept_words: list[str] = []
     sentences = lorem = curly = 0
     n_lines = 0
     for i, raw_line in enumerate(st.lines):
@@ -111,6 +122,7 @@ def c4_clean(text: str | TextStats, cfg: C4Config, lang: str | None = None) -> t
             # The line's tokens are already known unless citation removal changed it.
             tokens = st.line_words[i] if line == stripped else split_words(line)
             sentences += count_sentences(tokens)
+            kept_words += tokens
         elif fate == "lorem_ipsum":
             lorem = 1
         elif fate == "curly_bracket":
@@ -122,7 +134,8 @@ def c4_clean(text: str | TextStats, cfg: C4Config, lang: str | None = None) -> t
     sig.update({f"c4_lines_{cause}": n for cause, n in counts.items()})
     sig.update({"c4_lorem_ipsum": lorem, "c4_curly_bracket": curly, "c4_sentences": sentences})
     sig["c4_bad_words"] = int(_has_bad_word(cleaned, cfg, lang))
-    return cleaned, sig
+    # Tokens never span whitespace, so the kept lines' tokens are the cleaned text's.
+    return TextStats(cleaned, words=kept_words), sig
 
 
 def _has_bad_word(text: str, cfg: C4Config, lang: str | None) -> bool:

@@ -22,7 +22,7 @@ Example::
 
 from __future__ import annotations
 
-from etl.text.stats import TextStats, duplicate_counts
+from etl.text.stats import TextStats, as_stats, duplicate_counts, ratio
 from llmlake.config_clean import FineWebConfig
 
 Signals = dict[str, float]
@@ -31,13 +31,9 @@ Signals = dict[str, float]
 SENTENCE_TERMINALS = tuple(".!?。！？．｡։؟۔܀܁܂।॥၊။።፧፨᙮᠃᠉‼‽⁇⁈⁉⸮꓿꘎꘏꛳꛷︒﹒﹖﹗")
 
 
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else 0.0
-
-
 def fineweb_signals(text: str | TextStats, cfg: FineWebConfig) -> Signals:
     """Every FineWeb quantity of one text (all 0 for a text without lines)."""
-    st = text if isinstance(text, TextStats) else TextStats(text)
+    st = as_stats(text)
     lines = st.nonblank_lines
     n_punct = sum(1 for line in lines if line.endswith(SENTENCE_TERMINALS))
     n_short = sum(1 for line in lines if len(line) <= cfg.short_line_length)
@@ -45,10 +41,10 @@ def fineweb_signals(text: str | TextStats, cfg: FineWebConfig) -> Signals:
     dup_chars = duplicate_counts(lines)[1]
     return {
         "fineweb_lines": len(lines),
-        "fineweb_line_punct_frac": _ratio(n_punct, len(lines)),
-        "fineweb_short_line_frac": _ratio(n_short, len(lines)),
-        "fineweb_dup_line_char_frac": _ratio(dup_chars, st.n_chars - n_newlines),
-        "fineweb_newline_ratio": _ratio(n_newlines, len(st.words)),
+        "fineweb_line_punct_frac": ratio(n_punct, len(lines)),
+        "fineweb_short_line_frac": ratio(n_short, len(lines)),
+        "fineweb_dup_line_char_frac": ratio(dup_chars, st.n_chars - n_newlines),
+        "fineweb_newline_ratio": ratio(n_newlines, len(st.words)),
     }
 
 

@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from itertools import accumulate
 
-from etl.text.stats import TextStats, duplicate_counts
+from etl.text.stats import TextStats, as_stats, duplicate_counts, ratio
 from llmlake.config_clean import (
     GopherQualityConfig,
     GopherRepetitionConfig,
@@ -52,18 +53,10 @@ _HAS_ALNUM = re.compile(r"[^\W_]").search
 _HAS_ALPHA = re.compile(r"[^\W\d_]").search
 
 
-def _as_stats(text: str | TextStats) -> TextStats:
-    return text if isinstance(text, TextStats) else TextStats(text)
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else 0.0
-
-
 # -- quality ------------------------------------------------------------------------------
 def gopher_quality_signals(text: str | TextStats, cfg: GopherQualityConfig) -> Signals:
     """Every Gopher quality quantity of one text."""
-    st = _as_stats(text)
+    st = as_stats(text)
     words = st.words
     n_tokens = len(words)
     # Tokens starting with a letter/digit are words; test the rest character by character.
@@ -75,12 +68,12 @@ def gopher_quality_signals(text: str | TextStats, cfg: GopherQualityConfig) -> S
     ellipses = st.text.count("...") + st.text.count("…")
     return {
         "gopher_n_words": len(content_lens),
-        "gopher_mean_word_len": _ratio(sum(content_lens), len(content_lens)),
-        "gopher_hash_ratio": _ratio(st.text.count("#"), n_tokens),
-        "gopher_ellipsis_ratio": _ratio(ellipses, n_tokens),
-        "gopher_bullet_lines_frac": _ratio(n_bullet, len(lines)),
-        "gopher_ellipsis_lines_frac": _ratio(n_ellipsis_end, len(lines)),
-        "gopher_alpha_words_frac": _ratio(n_alpha, n_tokens),
+        "gopher_mean_word_len": ratio(sum(content_lens), len(content_lens)),
+        "gopher_hash_ratio": ratio(st.text.count("#"), n_tokens),
+        "gopher_ellipsis_ratio": ratio(ellipses, n_tokens),
+        "gopher_bullet_lines_frac": ratio(n_bullet, len(lines)),
+        "gopher_ellipsis_lines_frac": ratio(n_ellipsis_end, len(lines)),
+        "gopher_alpha_words_frac": ratio(n_alpha, n_tokens),
         "gopher_stop_words": len(set(cfg.stop_words).intersection(words)),
     }
 
@@ -121,8 +114,8 @@ TOP_NGRAM_SIZES = (2, 3, 4)
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 
 
-def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return list(zip(*(words[i:] for i in range(n)), strict=False))
+def _ngrams(words: list[str], n: int) -> Iterator[tuple[str, ...]]:
+    return zip(*(words[i:] for i in range(n)), strict=False)
 
 
 def _top_ngram(words: list[str], n: int) -> tuple[int, int]:
@@ -130,7 +123,7 @@ def _top_ngram(words: list[str], n: int) -> tuple[int, int]:
 
     Characters are the n-gram's length (tokens joined by spaces) times its count.
     """
-    counts = Counter(zip(*(words[i:] for i in range(n)), strict=False))
+    counts = Counter(_ngrams(words, n))
     if not counts:
         return 0, 0
     top = max(counts.values())
@@ -145,7 +138,7 @@ def _dup_ngram_chars(words: list[str], prefix: list[int], n: int) -> int:
     and adds the n-grams in between to ``seen`` in bulk, so it costs a Python step per
     repeat rather than per word.
     """
-    grams = _ngrams(words, n)
+    grams = list(_ngrams(words, n))
     m = len(grams)
     # Index of each n-gram's first occurrence (the reversed build lets the first one win).
     first = dict(zip(reversed(grams), range(m - 1, -1, -1), strict=True))
@@ -169,23 +162,23 @@ def _dup_ngram_chars(words: list[str], prefix: list[int], n: int) -> int:
 
 def gopher_repetition_signals(text: str | TextStats, cfg: GopherRepetitionConfig) -> Signals:
     """Every Gopher repetition quantity of one text."""
-    st = _as_stats(text)
+    st = as_stats(text)
     n_chars = st.n_chars
     paras = st.paragraphs
     lines = st.line_runs
     dup_paras, dup_para_chars = duplicate_counts(paras)
     dup_lines, dup_line_chars = duplicate_counts(lines)
     sig: Signals = {
-        "gopher_dup_para_frac": _ratio(dup_paras, len(paras)),
-        "gopher_dup_para_char_frac": _ratio(dup_para_chars, n_chars),
-        "gopher_dup_line_frac": _ratio(dup_lines, len(lines)),
-        "gopher_dup_line_char_frac": _ratio(dup_line_chars, n_chars),
+        "gopher_dup_para_frac": ratio(dup_paras, len(paras)),
+        "gopher_dup_para_char_frac": ratio(dup_para_chars, n_chars),
+        "gopher_dup_line_frac": ratio(dup_lines, len(lines)),
+        "gopher_dup_line_char_frac": ratio(dup_line_chars, n_chars),
     }
     words = st.words
     top_count = 0
     for n in TOP_NGRAM_SIZES:
         chars, top_count = _top_ngram(words, n)
-        sig[f"gopher_top_{n}gram_char_frac"] = _ratio(chars, n_chars)
+        sig[f"gopher_top_{n}gram_char_frac"] = ratio(chars, n_chars)
     prefix = list(accumulate(map(len, words), initial=0))
     # No 4-gram occurs twice in most texts, and then no longer n-gram does: skip the scans.
     no_repeats = top_count <= 1 and TOP_NGRAM_SIZES[-1] < DUP_NGRAM_SIZES[0]
@@ -193,7 +186,7 @@ def gopher_repetition_signals(text: str | TextStats, cfg: GopherRepetitionConfig
         # A text without a repeated n-gram has no repeated longer n-gram either.
         chars = 0 if no_repeats else _dup_ngram_chars(words, prefix, n)
         no_repeats = chars == 0
-        sig[f"gopher_dup_{n}gram_char_frac"] = _ratio(chars, n_chars)
+        sig[f"gopher_dup_{n}gram_char_frac"] = ratio(chars, n_chars)
     return sig
 
 

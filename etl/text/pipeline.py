@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from etl.text.c4 import C4_REASONS, c4_clean, c4_reason
+from etl.text.c4 import C4_REASONS, c4_clean_stats, c4_reason
 from etl.text.config import CleanConfig
 from etl.text.extract import extract
 from etl.text.fineweb import FINEWEB_REASONS, fineweb_reason, fineweb_signals
@@ -136,13 +136,14 @@ def _quality_stages(res: CleanResult, url: str | None, cfg: CleanConfig) -> str 
         if reason := gopher_repetition_reason(gr, cfg.gopher_repetition):
             return reason
     if cfg.c4.enabled:
-        res.text, c4 = c4_clean(stats, cfg.c4, res.lang)
-        c4["c4_chars"] = len(res.text)
+        stats, c4 = c4_clean_stats(stats, cfg.c4, res.lang)
+        res.text = stats.text
+        c4["c4_chars"] = stats.n_chars
         sig.update(c4)
         if reason := c4_reason(c4, cfg.c4):
             return reason
     if cfg.fineweb.enabled:
-        fw = fineweb_signals(res.text, cfg.fineweb)
+        fw = fineweb_signals(stats, cfg.fineweb)
         sig.update(fw)
         return fineweb_reason(fw, cfg.fineweb)
     return None if res.text else "empty_text"

@@ -2,8 +2,8 @@
 
 This module owns :class:`TextStats`, the one object a document's filters share so that
 lines, paragraphs and words (:func:`etl.text.tokenize.split_words`) are each split at most
-once per text, and :func:`duplicate_counts`, the repeated-element count the Gopher and
-FineWeb rules share.
+once per text, and the helpers the Gopher, C4 and FineWeb rules share: :func:`as_stats`,
+:func:`ratio` and :func:`duplicate_counts`.
 
 Example::
 
@@ -33,9 +33,13 @@ class TextStats:
     which is why there are three kinds of "lines".
     """
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, words: list[str] | None = None):
         self.text = text
         self.n_chars = len(text)
+        # A caller that already holds ``split_words(text)`` passes it, so that the text is
+        # not tokenized again: C4 keeps whole lines, and knows their tokens.
+        if words is not None:
+            self.__dict__["words"] = words  # where cached_property looks first
 
     @cached_property
     def lines(self) -> list[str]:
@@ -70,6 +74,16 @@ class TextStats:
         tokenized once for both views.
         """
         return [tok for line in self.line_words for tok in line]
+
+
+def as_stats(text: str | TextStats) -> TextStats:
+    """``text`` itself if it is a :class:`TextStats` already, else a new one of it."""
+    return text if isinstance(text, TextStats) else TextStats(text)
+
+
+def ratio(num: float, den: float) -> float:
+    """``num / den``, or 0 when there is nothing to divide by (an empty text)."""
+    return num / den if den else 0.0
 
 
 def duplicate_counts(items: list[str]) -> tuple[int, int]:
