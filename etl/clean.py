@@ -14,7 +14,7 @@ Run it as ``llmlake etl clean`` or ``spark-submit etl/clean.py --params params.y
 
 Example::
 
-    >>> from llmlake.config import fingerprint, load_params
+    >>> from llmlake.config import load_params
     >>> report = run(load_params("params.yaml"))        # doctest: +SKIP
     >>> report["documents"]["kept"]                     # doctest: +SKIP
     2214
