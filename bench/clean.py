@@ -1,11 +1,11 @@
 """Benchmark: the clean stage against datatrove, in documents/s per core and keep/drop agreement.
 
 Generates the project's sample crawl (``--docs`` documents, default 20,000, in every format,
-no corrupt records; cached under ``bench/work/``) and reads it back with :mod:`etl.readers`,
+no corrupt records; cached under ``bench/work/``) and reads it back with :mod:`etl.ingest.readers`,
 so every contender gets the same raw payloads (HTML for WARC records, plain text for WET,
 JSONL and Parquet). Then it measures, each in its own process:
 
-- ``llmlake``: :func:`etl.text.pipeline.clean_document` with the default ``CleanConfig`` on
+- ``llmlake``: :func:`etl.clean.document.clean_document` with the default ``CleanConfig`` on
   every payload, one process, one core: Resiliparse extraction, normalization, fastText
   lid.176 language ID, URL blocklist, Gopher quality and repetition, C4, FineWeb, PII
   redaction. The same child then times extraction + normalization alone, and the rest of
@@ -72,8 +72,8 @@ Payload = tuple[str, str | None, str | None]  # raw, content_type, url
 # -- input --------------------------------------------------------------------------------
 def load_payloads(corpus: Path, stride: int = 1) -> list[Payload]:
     """Every ``stride``-th document of the corpus, in a fixed order (formats, then files)."""
-    from etl.readers import ReaderOptions, detect_format, read_file
-    from etl.sample import FORMATS
+    from etl.ingest.readers import ReaderOptions, detect_format, read_file
+    from etl.sample.stage import FORMATS
 
     docs: list[Payload] = []
     index = 0
@@ -91,9 +91,9 @@ def load_payloads(corpus: Path, stride: int = 1) -> list[Payload]:
 
 # -- llmlake ------------------------------------------------------------------------------
 def run_llmlake(docs: list[Payload]) -> tuple[dict, list]:
-    from etl.text.extract import extract
-    from etl.text.normalize import normalize
-    from etl.text.pipeline import clean_document
+    from etl.clean.document import clean_document
+    from etl.clean.extract import extract
+    from etl.clean.normalize import normalize
     from llmlake.config_clean import CleanConfig
 
     cfg = CleanConfig()
@@ -127,7 +127,7 @@ def seed_datatrove_assets() -> None:
     from fsspec.core import strip_protocol
     from huggingface_hub import cached_assets_path
 
-    from etl.text.lists import BAD_WORDS_FILE, load_list
+    from etl.clean.filters.lists import BAD_WORDS_FILE, load_list
 
     folder = cached_assets_path(library_name="datatrove", namespace="filters",
                                 subfolder="c4_badwords")
@@ -203,7 +203,7 @@ def datatrove_filters() -> list:
     )
     from tldextract import TLDExtract
 
-    from etl.text.lists import URL_BLOCKLIST_FILE, load_list
+    from etl.clean.filters.lists import URL_BLOCKLIST_FILE, load_list
     from llmlake.config_clean import CleanConfig
 
     entries = load_list("", URL_BLOCKLIST_FILE)
@@ -245,7 +245,7 @@ def warm_up(filters: list, trafilatura, docs: list[Payload]) -> None:
     """
     from datatrove.data import Document
 
-    from etl.text.extract import HTML_TYPES, media_type
+    from etl.clean.extract import HTML_TYPES, media_type
 
     doc = Document(text="The garden has a tree, a bench and a small pond. " * 20, id="",
                    metadata={"url": docs[0][2] or ""})
@@ -262,8 +262,8 @@ def run_datatrove(docs: list[Payload], mode: str) -> tuple[dict, list]:
     from datatrove.pipeline.extractors import Trafilatura
     from datatrove.utils.logging import logger
 
-    from etl.text.extract import HTML_TYPES, extract, media_type
-    from etl.text.normalize import normalize
+    from etl.clean.extract import HTML_TYPES, extract, media_type
+    from etl.clean.normalize import normalize
 
     logger.remove()  # its per-filter INFO lines would swamp the output
     logger.add(sys.stderr, level="WARNING")
@@ -286,8 +286,9 @@ def run_datatrove(docs: list[Payload], mode: str) -> tuple[dict, list]:
 
 # -- llmlake on Spark ---------------------------------------------------------------------
 def run_spark(corpus: Path, lake: Path) -> tuple[dict, list]:
-    from etl import clean, ingest
-    from etl.sample import FORMATS
+    from etl.clean import stage as clean
+    from etl.ingest import stage as ingest
+    from etl.sample.stage import FORMATS
     from llmlake.config import params_from_dict
 
     shutil.rmtree(lake, ignore_errors=True)

@@ -195,7 +195,7 @@ def load_average() -> list[float]:
 
 # -- input --------------------------------------------------------------------------------
 def sample_crawl(out: Path, docs: int, seed: int, **options: object) -> Path:
-    """The project's sample crawl (:mod:`etl.sample`) in ``out``, generated once per settings.
+    """The project's sample crawl (:mod:`etl.sample.stage`) in ``out``, generated once per settings.
 
     No corrupt records unless ``options`` (more ``sample`` settings) ask for some: every
     contender must see exactly the same documents.
@@ -204,13 +204,13 @@ def sample_crawl(out: Path, docs: int, seed: int, **options: object) -> Path:
     marker = out / ".complete"
     if marker.exists() and json.loads(marker.read_text()) == settings:
         return out
-    from etl import sample
+    from etl.sample import stage as sample
     from llmlake.config import params_from_dict
 
     shutil.rmtree(out, ignore_errors=True)
     print(f"generating {docs} documents ...", flush=True)
     # Its INFO lines name the output folder: a machine path has no place in our output.
-    logging.getLogger("etl.sample").setLevel(logging.WARNING)
+    logging.getLogger("etl.sample.stage").setLevel(logging.WARNING)
     sample.run(params_from_dict({"sample": {"out": str(out), **settings}}))
     marker.write_text(json.dumps(settings))
     return out

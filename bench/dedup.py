@@ -161,7 +161,7 @@ def ours_labels(spark, lake, table: str) -> list[tuple[int, str, str]]:
 
 def run_ours(table: str, work: Path, verify: bool, prefix: int) -> dict:
     """``dedup.run`` timed; scores over all documents and, if ``prefix``, over the first ones."""
-    from etl import dedup
+    from etl.dedup import stage as dedup
     from llmlake.config import params_from_dict
     from llmlake.lake import Lake
     from llmlake.spark import get_spark

@@ -5,7 +5,7 @@ own process so peak memory is per contender:
 
 - ``fastwarc``: FastWARC iterating every file in one process, parsing HTTP headers and
   reading each 200 text response body (the floor for any WARC ingest);
-- ``readers``: llmlake's record reader (:mod:`etl.readers`) in one process, without Spark:
+- ``readers``: llmlake's record reader (:mod:`etl.ingest.readers`) in one process, without Spark:
   decoding, ids, skip counting, quarantine checks;
 - ``spark``: the full ``llmlake etl ingest`` (Spark ``mapInArrow`` parse, staging, Delta
   MERGE into bronze, reports) on ``local[*]``, into an empty lake; before it, the parse
@@ -53,7 +53,7 @@ def run_fastwarc(files: list[str]) -> dict:
 
 
 def run_readers(files: list[str]) -> dict:
-    from etl.readers import ReaderOptions, read_file
+    from etl.ingest.readers import ReaderOptions, read_file
 
     docs = other = 0
     started = time.perf_counter()
@@ -67,7 +67,7 @@ def run_readers(files: list[str]) -> dict:
 
 
 def run_spark(files: list[str], lake: Path) -> dict:
-    from etl import ingest
+    from etl.ingest import stage as ingest
     from llmlake.config import params_from_dict
 
     shutil.rmtree(lake, ignore_errors=True)

@@ -10,10 +10,10 @@ its own process (so peak memory, of the whole process tree, is its own):
   ``tokenize.batch_docs`` in one process, one thread (``TOKENIZERS_PARALLELISM=false``),
   reading each encoding's ids; the texts are in memory before the clock starts.
 - ``library-threads``: the same with the library's own thread pool on (all cores).
-- ``spark-encode``: the stage's encode pass alone (:func:`etl.sequences.encode`: Delta
+- ``spark-encode``: the stage's encode pass alone (:func:`etl.tokenize.stage.encode`: Delta
   read, Arrow batches to the Python workers, ``encode_batch``, EOS, token arrays back to
   the JVM) into Spark's ``noop`` sink, ``local[*]``.
-- ``spark-stage``: the whole stage, :func:`etl.sequences.run` (encode, staging, offsets,
+- ``spark-stage``: the whole stage, :func:`etl.tokenize.stage.run` (encode, staging, offsets,
   distributed packing, Delta write of ``gold/sequences``, report).
 
 The Spark session start and the writing of the gold table are not timed. Throughput is
@@ -67,7 +67,8 @@ def texts_of(table: Path, limit: int = 0) -> list[str]:
 
 def train_tokenizer(table: Path, out: Path, vocab: int) -> Path:
     """One tokenizer for every contender (cached beside the corpus)."""
-    from etl.tokenizer import save, train
+    from etl.tokenizer.bpe import train
+    from llmlake.tokenizer import save
 
     # The stage finds it as <artifacts>/tokenizer/tokenizer.json.
     path = out / f"vocab-{vocab}" / "tokenizer" / "tokenizer.json"
@@ -81,7 +82,7 @@ def train_tokenizer(table: Path, out: Path, vocab: int) -> Path:
 def run_library(table: Path, tokenizer: Path) -> dict:
     from itertools import islice
 
-    from etl.tokenizer import load
+    from llmlake.tokenizer import load
 
     forbid_network()
     texts = texts_of(table)
@@ -118,7 +119,7 @@ def write_gold(spark, table: Path, path: str) -> tuple[int, float]:
 def run_spark(table: Path, tokenizer: Path, work: Path, whole_stage: bool) -> dict:
     import shutil
 
-    from etl import sequences
+    from etl.tokenize import stage as sequences
     from llmlake.config import params_from_dict
     from llmlake.lake import Lake
     from llmlake.spark import get_spark
@@ -140,7 +141,7 @@ def run_spark(table: Path, tokenizer: Path, work: Path, whole_stage: bool) -> di
             report = sequences.run(params)
             tokens = report["splits"]["train"]["tokens"]
         else:
-            from etl.tokenizer import EOS, load
+            from llmlake.tokenizer import EOS, load
 
             tok = load(tokenizer)
             encoded = sequences.encode(spark.read.format("delta").load(gold), tok.to_str(),

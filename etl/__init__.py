@@ -1,5 +1,8 @@
-"""Spark ETL jobs: sample corpus, ingest, validation (later: clean, dedup, tokenize).
+"""The data half of the pipeline: one package per Spark stage, in pipeline order.
 
-Each job module has a pure core that is easy to test and a thin ``run(params)`` that does
-the I/O; each also runs as ``spark-submit etl/<job>.py --params params.yaml``.
+``sample`` (the embedded demo crawl), ``ingest``, ``clean``, ``dedup``, ``tokenizer``,
+``tokenize``, ``export_shards`` and ``validate``. Each package's ``stage.py`` holds its
+``run(params)``; the modules beside it belong to that stage alone. Every stage runs as
+``llmlake etl <stage>`` (``llmlake sample`` / ``llmlake validate <table>``), as the DVC
+stage of the same name, and as ``spark-submit etl/<stage>/stage.py --params params.yaml``.
 """

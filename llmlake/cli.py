@@ -1,8 +1,10 @@
 """The ``llmlake`` console script: one sub-command per pipeline stage.
 
 Every command takes ``--params PATH`` and repeatable ``--set section.key=value`` (YAML
-typed) before the sub-command name. Heavy libraries are imported inside the commands, so
-``llmlake --help`` stays instant.
+typed) before the sub-command name. The stage commands are built from the stage table
+(:mod:`llmlake.stages`) and import their stage only when they run, so ``llmlake --help``
+stays instant. A stage that cannot run (a missing input, say) prints one line naming the
+cause and exits 1, without a traceback.
 
 Example::
 
@@ -13,12 +15,12 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
 from llmlake.config import ConfigError, Params, as_dict, load_params
+from llmlake.stages import STAGES, StageSpec
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,63 +56,43 @@ def show_params(ctx: click.Context) -> None:
     click.echo(yaml.safe_dump(as_dict(params_of(ctx)), sort_keys=False))
 
 
-@cli.command()
-@click.option("--out", default=None, help="Output folder (default: sample.out).")
-@click.option("--docs", type=int, default=None, help="Number of documents (default: sample.docs).")
-@click.option("--seed", type=int, default=None, help="Random seed (default: sample.seed).")
-@click.pass_context
-def sample(ctx: click.Context, out: str | None, docs: int | None, seed: int | None) -> None:
-    """Write the deterministic sample web crawl (WARC, WET, JSONL, Parquet + truth.jsonl)."""
-    extra = [f"sample.{k}={v}" for k, v in (("out", out), ("docs", docs), ("seed", seed))
-             if v is not None]
-    from etl import sample as stage
-
-    stage.run(params_of(ctx, *extra))
-
-
 @cli.group()
 def etl() -> None:
-    """Spark ETL jobs (each is also a spark-submit script under etl/)."""
+    """Spark ETL stages (each is also a spark-submit script: etl/<stage>/stage.py)."""
 
 
-# (command, module under etl/, help): each runs ``etl.<module>.run(params)``, imported only
-# when the command runs.
-ETL_STAGES = (
-    ("ingest", "ingest", "Read raw corpora into the bronze/documents Delta table."),
-    ("clean", "clean",
-     "Extract, normalize, identify language, filter and redact: bronze to silver."),
-    ("dedup", "dedup",
-     "Exact and MinHash near-duplicate removal, clusters and splits: silver to gold."),
-    ("tokenizer", "tokenizer", "Train the byte-level BPE tokenizer on the gold train split."),
-    ("tokenize", "sequences",
-     "Encode gold documents and pack them into gold/sequences of context + 1 tokens."),
-    ("export-shards", "shards",
-     "Write gold/sequences as flat binary token shards for numpy/torch-only training."),
-)
+def run_stage(spec: StageSpec, params: Params, item: str | None = None) -> None:
+    """Run one stage; a stage error becomes one line on stderr and exit status 1."""
+    from llmlake.spark import SparkSetupError
+    from llmlake.stage import StageError
+
+    try:
+        result = spec.load().run(params, item) if spec.items else spec.load().run(params)
+    except (StageError, SparkSetupError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if result is False:
+        sys.exit(1)
 
 
-def _stage_command(name: str, module: str, help_text: str) -> click.Command:
+def _stage_command(spec: StageSpec) -> click.Command:
     @click.pass_context
-    def command(ctx: click.Context) -> None:
-        stage = importlib.import_module(f"etl.{module}")
-        stage.run(params_of(ctx))
+    def command(ctx: click.Context, item: str | None = None, **flags: object) -> None:
+        extra = [f"{o.key}={flags[o.flag.lstrip('-')]}" for o in spec.options
+                 if flags[o.flag.lstrip("-")] is not None]
+        run_stage(spec, params_of(ctx, *extra), item)
 
-    return click.command(name, help=help_text)(command)
+    for option in spec.options:
+        command = click.option(option.flag, type=option.type, default=None,
+                               help=option.help)(command)
+    if spec.items:
+        command = click.argument("item", metavar=spec.items and "TABLE",
+                                 type=click.Choice(spec.items))(command)
+    return click.command(spec.cli_name, help=spec.help)(command)
 
 
-for _name, _module, _help in ETL_STAGES:
-    etl.add_command(_stage_command(_name, _module, _help))
-
-
-@cli.command()
-@click.argument("table", type=click.Choice(["bronze", "silver", "gold", "sequences"]))
-@click.pass_context
-def validate(ctx: click.Context, table: str) -> None:
-    """Validate a lake table with its Great Expectations suite (exit 1 on failure)."""
-    from etl import validate as stage
-
-    ok = stage.run(params_of(ctx), table)
-    sys.exit(0 if ok else 1)
+for _spec in STAGES:
+    (etl if _spec.group == "etl" else cli).add_command(_stage_command(_spec))
 
 
 def main() -> None:

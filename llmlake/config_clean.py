@@ -1,6 +1,6 @@
 """Typed schema of the ``clean`` section of ``params.yaml``: one frozen dataclass per filter.
 
-:class:`CleanConfig` nests one config per filter of :mod:`etl.text` (each with the
+:class:`CleanConfig` nests one config per filter of :mod:`etl.clean` (each with the
 published thresholds as defaults and an ``enabled`` switch) and holds the pipeline-level
 knobs. It lives here, beside the other sections, because ``llmlake`` owns params loading;
 the filters import their configs from this module.
@@ -109,8 +109,8 @@ class CleanConfig:
     min_lang_score: float = 0.65
     lang_max_chars: int = DEFAULT_LANG_MAX_CHARS
     c4_min_sentences: int = 5
-    bad_words_path: str = ""  # "" = the packaged English list (etl/text/data/)
-    url_blocklist_path: str = ""  # "" = the packaged illustrative list (etl/text/data/)
+    bad_words_path: str = ""  # "" = the packaged English list (etl/clean/filters/data/)
+    url_blocklist_path: str = ""  # "" = the packaged illustrative list (etl/clean/filters/data/)
     url: URLFilterConfig = field(default_factory=URLFilterConfig)
     gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
     gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)

@@ -34,6 +34,8 @@ TABLES = (
     "ops/requests",
     "ops/feedback",
 )
+# Every gold document, and every sequence made from it, belongs to one of these.
+SPLITS = ("train", "val", "test")
 
 # What open() would give a new file under the current umask.
 _FILE_MODE = 0o666 & ~os.umask(os.umask(0))

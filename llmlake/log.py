@@ -3,7 +3,7 @@
 ``get_logger(__name__)`` gives a logger that writes ``time level name: message`` lines to
 stderr; ``progress(iterable, ...)`` wraps tqdm so long loops show a bar on a terminal and
 periodic log lines when the output is not a terminal (CI, ``dvc repro`` logs); ``Steps``
-logs each step of a stage as it ends, with its time, and keeps the times for the report.
+logs each step of a stage as it starts and as it ends, with its time, and keeps the times for the report.
 
 Example::
 
@@ -62,7 +62,8 @@ def progress(
 
 
 class Steps:
-    """Times the steps of a stage: ``with steps("name"):`` logs the step when it ends."""
+    """Times the steps of a stage: ``with steps("name"):`` logs the step as it starts and
+    ends, so a long stage is never silent."""
 
     def __init__(self, log: logging.Logger, stage: str) -> None:
         self.log, self.stage = log, stage
@@ -71,6 +72,7 @@ class Steps:
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
+        self.log.info("%s: %s ...", self.stage, name)
         yield
         took = time.perf_counter() - started
         self.seconds[name] = round(self.seconds.get(name, 0.0) + took, 2)

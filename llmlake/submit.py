@@ -1,22 +1,26 @@
-"""Entry point shared by the ``spark-submit`` scripts under ``etl/``.
+"""Entry point shared by the ``spark-submit`` scripts: ``etl/<stage>/stage.py``.
 
-Each ETL module ends with ``if __name__ == "__main__": submit_main(run)`` so that
-``spark-submit etl/ingest.py --params params.yaml --set ingest.sources='[...]'`` runs the
-same ``run(params)`` as ``llmlake etl ingest``.
+Each stage module ends with ``if __name__ == "__main__": submit_main("<stage>")`` so that
+``spark-submit etl/ingest/stage.py --params params.yaml --set ingest.sources='[...]'``
+runs the same ``run(params)`` as ``llmlake etl ingest``, with the same one-line errors.
+A stage run per item (``validate``) takes the item first: ``etl/validate/stage.py gold``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
-from typing import Any
 
-from llmlake.config import ConfigError, Params, load_params
+from llmlake.config import ConfigError, load_params
 
 
-def submit_main(run: Callable[[Params], Any], argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser()
+def submit_main(stage: str, argv: list[str] | None = None) -> None:
+    from llmlake.cli import run_stage
+    from llmlake.stages import stage_spec
+
+    spec = stage_spec(stage)
+    parser = argparse.ArgumentParser(prog=f"{spec.folder}/stage.py", description=spec.help)
+    if spec.items:
+        parser.add_argument("item", choices=spec.items)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
@@ -24,6 +28,4 @@ def submit_main(run: Callable[[Params], Any], argv: list[str] | None = None) -> 
         params = load_params(args.params, args.overrides)
     except ConfigError as exc:
         parser.error(str(exc))
-    result = run(params)
-    if result is False:
-        sys.exit(1)
+    run_stage(spec, params, getattr(args, "item", None))

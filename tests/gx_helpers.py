@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from etl import validate
-from etl.suites import table_suite
+from etl.validate import stage as validate
+from etl.validate.suites import table_suite
 
 
 def suite_json(table: str) -> dict:

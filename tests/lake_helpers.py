@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from etl.sample import FORMATS
+from etl.sample.stage import FORMATS
 from llmlake.config import Params, SparkConfig, params_from_dict
 
 TEST_SPARK = SparkConfig(

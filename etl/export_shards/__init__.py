@@ -1,0 +1,1 @@
+"""The ``export_shards``  stage: ``stage.py`` holds its ``run(params)``."""

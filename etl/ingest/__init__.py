@@ -1,0 +1,1 @@
+"""The ``ingest``  stage: ``stage.py`` holds its ``run(params)``."""

@@ -1,0 +1,237 @@
+"""Ingest: raw corpora (WARC, WET, JSONL, Parquet) into the ``bronze/documents`` Delta table.
+
+The driver lists ``ingest.sources`` through Hadoop's file systems (so globs work on local
+paths, HDFS or ``s3a://``), hands one file per Spark task to :mod:`etl.ingest.readers` inside
+``mapInArrow`` and stages the parsed rows as Parquet. Documents are then MERGEd into bronze
+on ``doc_id`` (re-ingesting the same files adds nothing), unreadable records are MERGEd into
+``quarantine/records`` with their origin and reason, and skipped records are counted.
+
+Run it as ``llmlake etl ingest`` or ``spark-submit etl/ingest.py --params params.yaml``.
+
+Example::
+
+    >>> from llmlake.config import load_params
+    >>> from etl import ingest
+    >>> report = ingest.run(load_params("params.yaml"))     # doctest: +SKIP
+    >>> report["records"]["written"]                        # doctest: +SKIP
+    2871
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from etl.ingest.readers import ReaderOptions, detect_format, read_file, sniff_format
+from llmlake.config import IngestConfig, Params
+from llmlake.lake import Lake
+from llmlake.log import get_logger
+from llmlake.spark import arrow_schema, rows_to_batch
+from llmlake.tables import insert_new, merge_quarantine, pick_new, table_state
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+log = get_logger(__name__)
+
+BRONZE_COLUMNS = ["doc_id", "source", "url", "fetched_at", "content_type", "raw",
+                  "ingest_batch", "origin"]
+PARSED_DDL = ("kind string, doc_id string, source string, url string, fetched_at timestamp, "
+              "content_type string, raw string, origin string, reason string, payload string, "
+              "count long")
+
+
+def reader_options(cfg: IngestConfig) -> ReaderOptions:
+    return ReaderOptions(text_field=cfg.text_field, id_field=cfg.id_field,
+                         url_field=cfg.url_field, time_field=cfg.time_field,
+                         max_record_bytes=cfg.max_record_bytes, payload_chars=cfg.payload_chars)
+
+
+def list_sources(spark: SparkSession, patterns: list[str]) -> tuple[list[str], list[str]]:
+    """Expand globs with Hadoop's FileSystem; folders are listed recursively.
+
+    Returns (sorted file URIs, patterns that matched nothing).
+    """
+    jvm = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    files: set[str] = set()
+    empty: list[str] = []
+    for pattern in patterns:
+        path = jvm.org.apache.hadoop.fs.Path(pattern)
+        fs = path.getFileSystem(conf)
+        statuses = fs.globStatus(path) or []
+        found = 0
+        for status in statuses:
+            if status.isDirectory():
+                it = fs.listFiles(status.getPath(), True)
+                while it.hasNext():
+                    files.add(it.next().getPath().toString())
+                    found += 1
+            else:
+                files.add(status.getPath().toString())
+                found += 1
+        if not found:
+            empty.append(pattern)
+    hidden = ("_", ".")
+    return sorted(f for f in files if not f.rsplit("/", 1)[-1].startswith(hidden)), empty
+
+
+def open_uri(uri: str):
+    """Open a Hadoop-style URI for reading from a Python worker (local or pyarrow.fs)."""
+    if uri.startswith("file:"):
+        local = uri[len("file:"):]
+        if local.startswith("//"):  # file:///abs/path
+            local = local[2:]
+        return open(local, "rb")
+    from pyarrow import fs
+
+    fixed = "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
+    filesystem, path = fs.FileSystem.from_uri(fixed)
+    return filesystem.open_input_file(path)
+
+
+def parse_uri(uri: str, opts: ReaderOptions) -> Iterator[dict]:
+    """Rows for one file; a file that cannot be opened or recognised is quarantined whole."""
+    try:
+        fh = open_uri(uri)
+    except Exception as exc:  # any file system error: the job goes on without this file
+        yield {"kind": "quarantine", "origin": uri, "reason": f"unreadable_file: {exc}"}
+        return
+    fmt = detect_format(uri)
+    if fmt is None:
+        fmt = sniff_format(fh.read(4096))
+        fh.seek(0)
+    if fmt is None:
+        fh.close()
+        yield {"kind": "quarantine", "origin": uri, "reason": "unknown_format"}
+        return
+    try:
+        yield from read_file(uri, fmt, opts, stream=fh)
+    except Exception as exc:  # a reader bug or exotic damage must not stop the other files
+        yield {"kind": "quarantine", "origin": uri, "reason": f"reader_error: {exc!r}"}
+
+
+def _parse_partition(opts: ReaderOptions, batch_rows: int, schema: pa.Schema):
+    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        rows: list[dict] = []
+        for batch in batches:
+            for uri in batch.column("path").to_pylist():
+                for row in parse_uri(uri, opts):
+                    rows.append(row)
+                    if len(rows) >= batch_rows:
+                        yield rows_to_batch(rows, schema)
+                        rows = []
+        if rows:
+            yield rows_to_batch(rows, schema)
+
+    return parse
+
+
+def parse_sources(spark: SparkSession, files: list[str], cfg: IngestConfig) -> DataFrame:
+    """One Spark task per file, parsed in Arrow batches (no row-at-a-time UDF)."""
+    # One partition per file without a shuffle: parallelize slices the list in order.
+    rdd = spark.sparkContext.parallelize([(f,) for f in files], max(1, len(files)))
+    paths = spark.createDataFrame(rdd, "path string")
+    struct, schema = arrow_schema(PARSED_DDL)
+    return paths.mapInArrow(_parse_partition(reader_options(cfg), cfg.batch_rows, schema), struct)
+
+
+def batch_id() -> str:
+    return "ingest-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def summarize(staged: DataFrame) -> dict[str, Counter]:
+    """Counts of documents, skips and quarantines by reason from the staged rows."""
+    from pyspark.sql import functions as F
+
+    rows = (staged.groupBy("kind", "reason")
+            .agg(F.count("*").alias("n"), F.sum("count").alias("c")).collect())
+    out: dict[str, Counter] = {"doc": Counter(), "skip": Counter(), "quarantine": Counter()}
+    for r in rows:
+        if r["kind"] == "skip":
+            out["skip"][r["reason"]] += int(r["c"] or 0)
+        elif r["kind"] == "quarantine":
+            out["quarantine"][(r["reason"] or "").split(":", 1)[0]] += int(r["n"])
+        else:
+            out["doc"]["documents"] += int(r["n"])
+    return out
+
+
+def run(params: Params) -> dict[str, Any]:
+    from pyspark.sql import functions as F
+
+    from llmlake.spark import get_spark
+
+    started = time.time()
+    cfg, lake = params.ingest, Lake(params.lake)
+    spark = get_spark(params.spark)
+    files, empty = list_sources(spark, cfg.sources)
+    for pattern in empty:
+        log.warning("ingest.sources entry %r matched no files", pattern)
+    if not files:
+        raise SystemExit(f"ingest.sources matched no files: {cfg.sources}")
+    batch = batch_id()
+    log.info("ingest %s: %d files from %d source patterns", batch, len(files), len(cfg.sources))
+
+    staging = f"{params.lake.root.rstrip('/')}/_staging/ingest"
+    # lz4: the staging copy is read once, so cheap compression beats small files.
+    (parse_sources(spark, files, cfg).write.mode("overwrite").option("compression", "lz4")
+     .parquet(staging))
+    staged = spark.read.parquet(staging)
+    counts = summarize(staged)
+
+    docs = staged.filter("kind = 'doc'").withColumn("ingest_batch", F.lit(batch))
+    bronze = lake.table("bronze/documents")
+    chosen, written, distinct_docs = pick_new(spark, bronze, docs.select("doc_id", "origin"),
+                                              "doc_id", "origin")
+    if written:
+        insert_new(spark, bronze, docs.select(*BRONZE_COLUMNS), chosen, "doc_id")
+    chosen.unpersist()
+    log.info("bronze: %d new documents (%d already present)", written, distinct_docs - written)
+
+    quarantine = (staged.filter("kind = 'quarantine'")
+                  .select("origin", F.lit("ingest").alias("stage"), "reason", "payload",
+                          F.lit(None).cast("string").alias("doc_id"), F.lit(batch).alias("batch")))
+    quarantined = merge_quarantine(spark, lake.table("quarantine/records"), quarantine)
+    report = _report(spark, lake, batch, files, empty, counts, distinct_docs, written,
+                     quarantined, time.time() - started)
+    return report
+
+
+def _report(spark: SparkSession, lake: Lake, batch: str, files: list[str], empty: list[str],
+            counts: dict[str, Counter], distinct_docs: int, written: int, quarantined: int,
+            seconds: float) -> dict[str, Any]:
+    documents = counts["doc"]["documents"]
+    tables = {"bronze/documents": table_state(spark, lake.table("bronze/documents")),
+              "quarantine/records": table_state(spark, lake.table("quarantine/records"))}
+    report = {
+        "ingest_batch": batch,
+        "files": len(files),
+        "sources_without_files": empty,
+        "records": {
+            "read": documents + sum(counts["skip"].values()) + sum(counts["quarantine"].values()),
+            "documents": documents,
+            "duplicates_in_batch": documents - distinct_docs,
+            "written": written,
+            "already_present": distinct_docs - written,
+            "quarantined_new": quarantined,
+        },
+        "skipped": dict(sorted(counts["skip"].items())),
+        "quarantined": dict(sorted(counts["quarantine"].items())),
+        "tables": tables,
+        "seconds": round(seconds, 1),
+    }
+    lake.write_report("ingest.json", report)
+    lake.write_lineage("ingest", tables, ingest_batch=batch, files=len(files))
+    log.info("ingest done in %.1fs: %s", seconds, report["records"])
+    return report
+
+
+if __name__ == "__main__":
+    from llmlake.submit import submit_main
+
+    submit_main("ingest")

@@ -1,0 +1,1 @@
+"""The ``tokenize``  stage: ``stage.py`` holds its ``run(params)``."""

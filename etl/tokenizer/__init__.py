@@ -1,0 +1,1 @@
+"""The ``tokenizer``  stage: ``stage.py`` holds its ``run(params)``."""

@@ -1,0 +1,1 @@
+"""The ``validate``  stage: ``stage.py`` holds its ``run(params)``."""

@@ -1,0 +1,198 @@
+"""The stage shell: what every stage does before and after its own work, done one way.
+
+``with stage_shell("dedup", params) as sh:`` gives a stage
+
+* ``sh.spark``: the Spark session with Delta, started on first use (a stage that needs
+  none never starts one), every Delta commit stamped with ``userMetadata`` naming the stage
+  and batch, so ``DESCRIBE HISTORY`` tells who wrote what;
+* ``sh.batch``: a unique id of this run (``dedup-20261129T101500123456Z-3fa1``), and
+  ``sh.staging(...)``, a folder of this run alone under ``<lake>/_staging/<stage>/<batch>``,
+  removed when the stage ends, so two runs at once never read each other's files;
+* ``sh.step("name")``: step timings, logged as each step starts and ends;
+* ``sh.require("silver/documents")``: the missing-input check, one line naming the table
+  and the command that makes it (:class:`MissingInput`, printed without a traceback);
+* ``sh.finish(metrics, tables=[...])``: ``reports/<stage>.json`` (results only: the DVC
+  metrics, committed to git), ``reports/timings/<stage>.json`` (seconds, steps, batch: not
+  metrics, so metric diffs carry no noise) and ``reports/lineage/<stage>.json`` (the input
+  and output tables with their Delta versions, keyed by table name, and nothing that changes
+  when the tables do not: the small file DVC tracks in place of a table).
+
+Example::
+
+    >>> from llmlake.config import Params, LakeConfig
+    >>> import tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> params = Params(lake=LakeConfig(root=f"{tmp}/lake", reports=f"{tmp}/reports"))
+    >>> with stage_shell("tokenize", params) as sh:
+    ...     sh.require("gold/documents")
+    Traceback (most recent call last):
+    ...
+    llmlake.stage.MissingInput: llmlake etl tokenize: input table .../lake/gold/documents does not exist; make it with `llmlake etl dedup`
+    >>> with stage_shell("tokenize", params) as sh:
+    ...     with sh.step("count"):
+    ...         pass
+    ...     sorted(sh.finish({"sequences": 0}))
+    ['sequences']
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmlake.config import Params
+from llmlake.lake import Lake, utc_now, write_json
+from llmlake.log import Steps, get_logger
+from llmlake.stages import StageSpec, maker_of, stage_spec
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+class StageError(RuntimeError):
+    """A stage cannot run; the message is one line for the user, not a traceback."""
+
+
+class MissingInput(StageError):
+    """An input table or artifact does not exist yet."""
+
+
+class Shell:
+    def __init__(self, name: str, params: Params, item: str | None = None) -> None:
+        self.spec: StageSpec = stage_spec(name)
+        self.name, self.params, self.item = name, params, item
+        self.lake = Lake(params.lake)
+        self.log = get_logger(self.spec.module)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.batch = f"{name}-{stamp}-{secrets.token_hex(2)}"
+        self.steps = Steps(self.log, self.label)
+        self.started = time.time()
+        self.inputs: dict[str, dict[str, Any]] = {}
+        self._staging_root = f"{params.lake.root.rstrip('/')}/_staging/{name}/{self.batch}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.item}" if self.item else self.name
+
+    @cached_property
+    def spark(self) -> SparkSession:
+        from llmlake.spark import get_spark
+
+        spark = get_spark(self.params.spark)
+        spark.conf.set(USER_METADATA, json.dumps({"stage": self.label, "batch": self.batch}))
+        return spark
+
+    def step(self, name: str):
+        return self.steps(name)
+
+    def staging(self, name: str = "") -> str:
+        return f"{self._staging_root}/{name}".rstrip("/")
+
+    def table(self, name: str) -> str:
+        return self.lake.table(name)
+
+    def version(self, table: str) -> int | None:
+        """The table's latest Delta version, None if there is none (no Spark for local
+        tables: the log is read with delta-rs)."""
+        from llmlake.spark import delta_version, is_local, log_table
+
+        path = self.lake.table(table)
+        if is_local(path):
+            found = log_table(path)
+            return None if found is None else found.version()
+        return delta_version(self.spark, path)
+
+    def require(self, table: str) -> int:
+        """The version of an input table; :class:`MissingInput` if it does not exist."""
+        version = self.version(table)
+        if version is None:
+            self._missing(f"input table {self.lake.table(table)}", table)
+        self.inputs[table] = {"path": self.lake.table(table), "version": version}
+        return version
+
+    def require_artifact(self, name: str, marker: str) -> Path:
+        """An input artifact folder (``tokenizer``) holding ``marker``, or MissingInput."""
+        folder = self.lake.artifact(name)
+        if not (folder / marker).exists():
+            self._missing(f"input {folder / marker}", f"artifacts/{name}")
+        return folder
+
+    def _missing(self, what: str, thing: str) -> None:
+        maker = maker_of(thing)
+        how = f"; make it with `{maker.command}`" if maker else ""
+        raise MissingInput(f"{self.spec.command_for(self.item)}: {what} does not exist{how}")
+
+    def state(self, table: str) -> dict[str, Any]:
+        """Path, Delta version and row count of a table, for reports and lineage."""
+        from llmlake.tables import table_state
+
+        path = self.lake.table(table)
+        state = table_state(self.spark if not _local(path) else None, path)
+        return {"path": path, "version": state["version"], "rows": state["rows"]}
+
+    def finish(self, metrics: dict[str, Any], tables: tuple[str, ...] | list[str] = (),
+               lineage: dict[str, Any] | None = None, **timings: Any) -> dict[str, Any]:
+        """Write the metrics, timings and lineage files; returns ``metrics``."""
+        report = f"{self.name}_{self.item}" if self.item else self.name
+        outputs = {t: self.state(t) for t in tables}
+        if outputs:
+            metrics = {**metrics, "tables": outputs}
+        write_json(self.lake.report(f"{report}.json"), metrics)
+        seconds = round(time.time() - self.started, 2)
+        write_json(self.lake.report(f"timings/{report}.json"), {
+            "stage": self.label, "batch": self.batch, "finished_at": utc_now(),
+            "seconds": seconds, "steps": dict(self.steps.seconds), **timings})
+        if outputs or lineage:
+            record = {"stage": self.label, "inputs": self.inputs, "tables": outputs,
+                      **(lineage or {})}
+            write_json(self.lake.lineage(report), record)
+        self.log.info("%s done in %.1fs", self.label, seconds)
+        return metrics
+
+    def close(self) -> None:
+        if "spark" in self.__dict__:
+            self.spark.conf.unset(USER_METADATA)
+            _remove(self.spark, self._staging_root)
+        else:
+            _remove(None, self._staging_root)
+
+
+def _local(path: str) -> bool:
+    from llmlake.spark import is_local
+
+    return is_local(path)
+
+
+def _remove(spark: SparkSession | None, path: str) -> None:
+    """Delete a staging folder, local or on a Hadoop file system; never fails the stage."""
+    try:
+        if _local(path):
+            shutil.rmtree(path, ignore_errors=True)
+            parent = Path(path).parent  # the stage's staging folder, once empty
+            if parent.exists() and not any(parent.iterdir()):
+                parent.rmdir()
+        elif spark is not None:
+            jpath = spark._jvm.org.apache.hadoop.fs.Path(path)
+            jpath.getFileSystem(spark._jsc.hadoopConfiguration()).delete(jpath, True)
+    except Exception as exc:  # a leftover staging folder is harmless: the next run has its own
+        get_logger(__name__).warning("could not remove staging folder %s: %s", path, exc)
+
+
+@contextmanager
+def stage_shell(name: str, params: Params, item: str | None = None) -> Iterator[Shell]:
+    shell = Shell(name, params, item)
+    shell.log.info("%s: batch %s", shell.label, shell.batch)
+    try:
+        yield shell
+    finally:
+        shell.close()

@@ -1,0 +1,116 @@
+"""The stage table: every pipeline stage, once, with the one name it goes by everywhere.
+
+A stage's name is its folder (``<package>/<name>/``, whose ``stage.py`` holds
+``run(params)``), its DVC stage in ``dvc.yaml`` and its CLI command (``_`` written as
+``-`` on the command line, as CLI users expect). The console script builds its commands
+from this table, the stage shell names the command that makes a missing input from it, and
+a test holds it against ``dvc.yaml``, the CLI and the folders. ``llmlake`` imports stage
+code only through :meth:`StageSpec.load`, when the command runs.
+
+Example::
+
+    >>> spec = stage_spec("export_shards")
+    >>> spec.module, spec.command
+    ('etl.export_shards.stage', 'llmlake etl export-shards')
+    >>> maker_of("silver/documents").command
+    'llmlake etl clean'
+    >>> stage_spec("validate").command_for("gold")
+    'llmlake validate gold'
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class Option:
+    """A convenience flag of one command that sets one params key (``--docs`` ->
+    ``sample.docs``); everything else goes through ``--set``."""
+
+    flag: str
+    key: str
+    type: type
+    help: str
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    package: str
+    help: str
+    # Lake tables (``bronze/documents``) and artifacts (``artifacts/tokenizer``) it writes:
+    # a stage that finds one of them missing names this stage's command.
+    makes: tuple[str, ...] = ()
+    # CLI group the command sits under; "" puts it at the top level.
+    group: str = "etl"
+    # For a stage run once per item (``validate bronze``): the items, in pipeline order.
+    items: tuple[str, ...] = ()
+    options: tuple[Option, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return f"{self.package}.{self.name}.stage"
+
+    @property
+    def folder(self) -> str:
+        return f"{self.package}/{self.name}"
+
+    @property
+    def cli_name(self) -> str:
+        return self.name.replace("_", "-")
+
+    @property
+    def command(self) -> str:
+        return " ".join(["llmlake", *([self.group] if self.group else []), self.cli_name])
+
+    def command_for(self, item: str | None = None) -> str:
+        return f"{self.command} {item}" if item else self.command
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+STAGES: tuple[StageSpec, ...] = (
+    StageSpec(
+        "sample", "etl",
+        "Write the deterministic sample web crawl (WARC, WET, JSONL, Parquet + truth.jsonl).",
+        makes=("data/raw/sample",), group="",
+        options=(Option("--out", "sample.out", str, "Output folder (default: sample.out)."),
+                 Option("--docs", "sample.docs", int, "Documents (default: sample.docs)."),
+                 Option("--seed", "sample.seed", int, "Random seed (default: sample.seed).")),
+    ),
+    StageSpec("ingest", "etl", "Read raw corpora into the bronze/documents Delta table.",
+              makes=("bronze/documents", "quarantine/records")),
+    StageSpec("clean", "etl",
+              "Extract, normalize, identify language, filter and redact: bronze to silver.",
+              makes=("silver/documents",)),
+    StageSpec("dedup", "etl",
+              "Exact and MinHash near-duplicate removal, clusters and splits: silver to gold.",
+              makes=("gold/documents", "gold/duplicates", "gold/minhash")),
+    StageSpec("tokenizer", "etl", "Train the byte-level BPE tokenizer on the gold train split.",
+              makes=("artifacts/tokenizer",)),
+    StageSpec("tokenize", "etl",
+              "Encode gold documents and pack them into gold/sequences of context + 1 tokens.",
+              makes=("gold/sequences",)),
+    StageSpec("export_shards", "etl",
+              "Write gold/sequences as flat binary token shards for numpy/torch-only training.",
+              makes=("artifacts/shards",)),
+    StageSpec("validate", "etl",
+              "Validate a lake table with its Great Expectations suite (exit 1 on failure).",
+              group="", items=("bronze", "silver", "gold", "sequences")),
+)
+
+
+def stage_spec(name: str) -> StageSpec:
+    for spec in STAGES:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown stage {name!r}; stages: {', '.join(s.name for s in STAGES)}")
+
+
+def maker_of(thing: str) -> StageSpec | None:
+    """The stage that writes a lake table or artifact, if one does."""
+    return next((s for s in STAGES if thing in s.makes), None)
