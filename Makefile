@@ -1,16 +1,38 @@
 # llmlake: `make demo` runs the whole pipeline on the embedded sample corpus,
 # `make test` runs the test suite. Both set everything up first (idempotent).
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The Python that creates .venv: 3.11 or 3.12 (pyproject's requires-python). The first that
+# runs wins: a pyenv shim exists for every installed version, even one it does not serve.
+# `make test PYTHON=python3.12` also switches an existing .venv to that Python (see REBUILD).
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(shell for p in python3.11 python3.12; do \
+	$$p -c 'import sys' 2>/dev/null && command -v $$p && break; done),python3)
+endif
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PATH := $(abspath $(BIN)):$(PATH)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 PYTEST_ARGS ?=
+
+# yes when PYTHON was given (command line or environment) and is another X.Y than .venv's:
+# then the sync names it, and uv rebuilds .venv with it. A default PYTHON never rebuilds.
+PY_XY := import sys; print("%d.%d" % sys.version_info[:2])
+ifneq ($(origin PYTHON),file)
+REBUILD := $(shell [ -x $(BIN)/python ] && \
+	[ "$$($(BIN)/python -c '$(PY_XY)')" != "$$($(PYTHON) -c '$(PY_XY)' 2>/dev/null)" ] && echo yes)
+endif
+
+# --locked: a pyproject.toml edited without `uv lock` fails here, not later on another
+# machine. Exact sync: groups not named (bench) are removed, so `make test` after `make
+# bench` runs on the environment CI has. --python only when creating (or switching, see
+# REBUILD): naming another path to the same interpreter would make uv rebuild .venv.
+# $(call sync,EXTRA-ARGS)
+sync = if [ -x $(BIN)/python ] && [ "$(REBUILD)" != yes ]; then $(UV) sync --locked $(1); \
+	else $(UV) sync --locked --python $(PYTHON) $(1); fi
 
 .PHONY: setup demo test lint audit bench clean help
 
@@ -19,21 +41,19 @@ help:
 	@echo "make test   - set up, then run the test suite"
 	@echo "make lint   - ruff"
 	@echo "make audit  - pip-audit over the locked dependencies"
-	@echo "make bench  - benchmarks under bench/ (writes bench/results/)"
+	@echo "make bench  - install the bench group, run the benchmarks (writes bench/results/)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 setup: $(UV)
-	@# --python only when creating: naming another path to the same interpreter would
-	@# make uv rebuild an existing environment.
-	@if [ -x $(BIN)/python ]; then $(UV) sync --frozen; \
-	else $(UV) sync --frozen --python $(PYTHON); fi
+	@$(call sync)
 
 demo: setup
 	$(BIN)/dvc repro
-	@echo "Reports: reports/ (ingest.json, validate_bronze.json, gx/ data docs)"
+	$(BIN)/dvc metrics show
+	@echo "Reports: reports/ (<stage>.json metrics, dedup.html, gx/ data docs); dvc plots show"
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -42,12 +62,16 @@ lint: setup
 	$(BIN)/ruff check .
 
 audit: setup
-	$(UV) export --frozen --no-emit-project --no-hashes --format requirements.txt \
+	@# Every group, the opt-in bench one too: all of them are locked, all can be installed.
+	$(UV) export --locked --all-groups --no-emit-project --no-hashes \
+		--format requirements.txt \
 		--output-file $(TOOLS)/requirements.txt --quiet
 	$(BIN)/pip-audit --strict --disable-pip --no-deps --requirement $(TOOLS)/requirements.txt
 
 # Each writes bench/results/<name>.json; all of them take the better part of an hour.
-bench: setup
+# Not `setup`: its exact sync would drop the bench group only for this one to add it back.
+bench: $(UV)
+	@$(call sync,--group bench)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/clean.py
 	$(BIN)/python bench/dedup.py --datatrove-docs 50000

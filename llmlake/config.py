@@ -1,9 +1,11 @@
 """Typed, strict configuration: one frozen dataclass per ``params.yaml`` section.
 
 ``load_params`` reads the YAML file, applies ``--set section.key=value`` overrides and
-builds :class:`Params`. Unknown sections or keys and values of the wrong type are rejected
-with a :class:`ConfigError` naming the key and the expected type, so a typo in
-``params.yaml`` fails loudly instead of silently falling back to a default.
+builds :class:`Params`. Unknown sections or keys, values of the wrong type, numbers outside
+the range declared beside their field (:func:`llmlake.config_clean.bounded`) and a section
+or key written twice in one mapping are rejected with a :class:`ConfigError` naming the key,
+so a typo in ``params.yaml`` fails loudly at load instead of silently falling back to a
+default or failing later in Spark.
 
 Example::
 
@@ -11,6 +13,10 @@ Example::
     >>> p = load_params("params.yaml", overrides=["sample.docs=200"])
     >>> p.sample.docs
     200
+    >>> load_params("params.yaml", overrides=["dedup.bands=0"])
+    Traceback (most recent call last):
+    ...
+    llmlake.config.ConfigError: dedup.bands: must be at least 1, got 0
 """
 
 from __future__ import annotations
@@ -26,7 +32,14 @@ from typing import Any
 
 import yaml
 
-from llmlake.config_clean import CleanConfig
+from llmlake.config_clean import (
+    Bounded,
+    CleanConfig,
+    bounded,
+    check_bounds,
+    fraction,
+    seed_field,
+)
 
 
 class ConfigError(ValueError):
@@ -34,18 +47,18 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class LakeConfig:
+class LakeConfig(Bounded):
     root: str = "lake"
     reports: str = "reports"
     artifacts: str = "artifacts"
 
 
 @dataclass(frozen=True)
-class SparkConfig:
+class SparkConfig(Bounded):
     master: str = "local[*]"
     app_name: str = "llmlake"
     driver_memory: str = "4g"
-    shuffle_partitions: int = 8
+    shuffle_partitions: int = bounded(8, min=1)
     ui: bool = False
     log_level: str = "WARN"
     # Extra ``spark.*`` settings passed through unchanged (e.g. S3 credentials providers).
@@ -53,31 +66,38 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
-class SampleConfig:
+class SampleConfig(Bounded):
     out: str = "data/raw/sample"
-    docs: int = 3000
-    seed: int = 1234
+    docs: int = bounded(3000, min=1)
+    seed: int = seed_field(1234)
     # Share of documents written to each format; the rest of the shards are WARC.gz.
-    wet_share: float = 0.15
-    jsonl_share: float = 0.15
-    parquet_share: float = 0.10
-    docs_per_shard: int = 1000
+    wet_share: float = fraction(0.15)
+    jsonl_share: float = fraction(0.15)
+    parquet_share: float = fraction(0.10)
+    docs_per_shard: int = bounded(1000, min=1)
     # Planted defects, as the share of documents that carry each one.
-    exact_dup_rate: float = 0.05
-    near_dup_rate: float = 0.05
-    spam_rate: float = 0.03
-    repeated_rate: float = 0.03
-    short_rate: float = 0.03
-    foreign_rate: float = 0.06
-    pii_rate: float = 0.10
-    broken_html_rate: float = 0.03
-    bad_charset_rate: float = 0.03
+    exact_dup_rate: float = fraction(0.05)
+    near_dup_rate: float = fraction(0.05)
+    spam_rate: float = fraction(0.03)
+    repeated_rate: float = fraction(0.03)
+    short_rate: float = fraction(0.03)
+    foreign_rate: float = fraction(0.06)
+    pii_rate: float = fraction(0.10)
+    broken_html_rate: float = fraction(0.03)
+    bad_charset_rate: float = fraction(0.03)
     # Corrupt records planted per kind (truncated gzip, bad WARC header, bad JSONL line).
-    corrupt_per_kind: int = 2
+    corrupt_per_kind: int = bounded(2, min=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        shares = self.wet_share + self.jsonl_share + self.parquet_share
+        if shares > 1.0 + 1e-9:  # the WARC share is what is left: it cannot be negative
+            raise ValueError(f"wet_share + jsonl_share + parquet_share must be at most 1, "
+                             f"got {shares:g}")
 
 
 @dataclass(frozen=True)
-class IngestConfig:
+class IngestConfig(Bounded):
     sources: list[str] = field(default_factory=lambda: [
         "data/raw/sample/warc", "data/raw/sample/wet", "data/raw/sample/jsonl",
         "data/raw/sample/parquet",
@@ -88,93 +108,88 @@ class IngestConfig:
     url_field: str = "url"
     time_field: str = "fetched_at"
     # Records larger than this are quarantined instead of written (protects the workers).
-    max_record_bytes: int = 4_000_000
+    max_record_bytes: int = bounded(4_000_000, min=1)
     # Records per Arrow batch handed back from the Python parser to the JVM.
-    batch_rows: int = 2000
-    payload_chars: int = 2000
+    batch_rows: int = bounded(2000, min=1)
+    # Characters of a quarantined record's payload kept for inspection (0 keeps none).
+    payload_chars: int = bounded(2000, min=0)
 
 
 @dataclass(frozen=True)
-class DedupConfig:
-    ngram: int = 5                 # word n-gram shingles
-    bands: int = 14                # LSH bands x rows = MinHash permutations (FineWeb: 14 x 8)
-    rows: int = 8
-    seed: int = 1
-    verify: bool = True            # check candidate pairs' exact Jaccard against threshold
-    threshold: float = 0.7
-    url_dedup: bool = False        # also treat documents with the same normalized URL as copies
-    train: float = 0.90            # split ratios, by hash of the survivor's doc_id
-    val: float = 0.05
-    test: float = 0.05
+class DedupConfig(Bounded):
+    ngram: int = bounded(5, min=1)  # word n-gram shingles
+    # LSH bands x rows = MinHash permutations (FineWeb: 14 x 8)
+    bands: int = bounded(14, min=1)
+    rows: int = bounded(8, min=1)
+    seed: int = seed_field(1)
+    verify: bool = True  # check candidate pairs' exact Jaccard against threshold
+    threshold: float = bounded(0.7, above=0, max=1)  # Jaccard similarity, in (0, 1]
+    url_dedup: bool = False  # also treat documents with the same normalized URL as copies
+    train: float = fraction(0.90)  # split ratios, by hash of the survivor's doc_id
+    val: float = fraction(0.05)
+    test: float = fraction(0.05)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         total = self.train + self.val + self.test
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"train + val + test must be 1, got {total}")
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
 
 
 @dataclass(frozen=True)
-class TokenizerConfig:
-    vocab_size: int = 8192         # demo size; 32k-50k suits a real corpus
-    sample_docs: int = 50_000      # train-split documents streamed into BPE training
-    min_frequency: int = 2         # a pair must occur this often to be merged
-    eval_docs: int = 5_000         # val-split documents measured for the report
-    seed: int = 0                  # which documents the sample takes
-
-    def __post_init__(self) -> None:
-        if self.vocab_size < 512:
-            raise ValueError(f"vocab_size must be at least 512 (256 bytes + merges), "
-                             f"got {self.vocab_size}")
-        if self.sample_docs < 1 or self.eval_docs < 1:
-            raise ValueError("sample_docs and eval_docs must be at least 1")
+class TokenizerConfig(Bounded):
+    # 256 byte tokens + special tokens + merges; 8192 is a demo size, 32k-50k suits a corpus.
+    vocab_size: int = bounded(8192, min=512)
+    # Train-split documents streamed into BPE training.
+    sample_docs: int = bounded(50_000, min=1)
+    # A pair must occur this often to be merged (0 would mean the same as 1).
+    min_frequency: int = bounded(2, min=1)
+    eval_docs: int = bounded(5_000, min=1)  # val-split documents measured for the report
+    seed: int = seed_field(0)  # which documents the sample takes
 
 
 REMAINDERS = ("drop", "pad")
 
 
 @dataclass(frozen=True)
-class TokenizeConfig:
-    batch_docs: int = 256          # documents per Arrow batch and encode_batch call
+class TokenizeConfig(Bounded):
+    # Documents per Arrow batch and encode_batch call.
+    batch_docs: int = bounded(256, min=1)
     # The last, short sequence of each split: "drop" it (its tokens are counted in the
     # report) or "pad" it to full length with <|pad|>.
     remainder: str = "drop"
-    seed: int = 0                  # deterministic shuffle of documents and sequences
+    seed: int = seed_field(0)  # deterministic shuffle of documents and sequences
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.remainder not in REMAINDERS:
             raise ValueError(f"remainder must be one of {', '.join(REMAINDERS)}, "
                              f"got {self.remainder!r}")
-        if self.batch_docs < 1:
-            raise ValueError(f"batch_docs must be at least 1, got {self.batch_docs}")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Bounded):
     # Tokens a model sees at once; packed sequences hold context + 1 (inputs and targets).
-    context: int = 256
-
-    def __post_init__(self) -> None:
-        if self.context < 1:
-            raise ValueError(f"context must be at least 1, got {self.context}")
+    context: int = bounded(256, min=1)
 
 
 @dataclass(frozen=True)
-class ValidateConfig:
-    bronze_min_rows: int = 100
+class ValidateConfig(Bounded):
+    # Least rows each table must hold (0 turns the row-count check off).
+    bronze_min_rows: int = bounded(100, min=0)
     content_types: list[str] = field(default_factory=lambda: ["text/html", "text/plain"])
-    silver_min_rows: int = 100  # silver/documents rows, kept and dropped
-    silver_min_kept: int = 1  # silver/documents rows with drop_reason NULL
-    gold_min_rows: int = 100  # gold/documents rows (dedup survivors)
-    sequences_min_rows: int = 10  # gold/sequences rows (packed training sequences)
+    silver_min_rows: int = bounded(100, min=0)  # silver/documents rows, kept and dropped
+    silver_min_kept: int = bounded(1, min=0)  # silver/documents rows with drop_reason NULL
+    gold_min_rows: int = bounded(100, min=0)  # gold/documents rows (dedup survivors)
+    # gold/sequences rows (packed training sequences)
+    sequences_min_rows: int = bounded(10, min=0)
     # Largest allowed gap between a split's share of gold rows and its dedup ratio
     # (absolute: 0.05 lets a 0.90 train split hold 85% to 95% of the rows).
-    split_tolerance: float = 0.05
+    split_tolerance: float = fraction(0.05)
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(Bounded):
     lake: LakeConfig = field(default_factory=LakeConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
@@ -246,9 +261,36 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         else:
             kwargs[name] = _coerce(key, value, tp)
     try:
+        # Bounds first, so a value out of range is named before a cross-field check trips on it.
+        check_bounds(cls, kwargs)
         return cls(**kwargs)
-    except ValueError as exc:  # a dataclass's own check (__post_init__)
+    except ValueError as exc:  # out of bounds, or a dataclass's own check (__post_init__)
         raise ConfigError(f"{prefix}.{exc}".lstrip(".") if prefix else str(exc)) from exc
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects a mapping key given twice (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *anchor" overrides on purpose
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = first_line.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not None:
+                raise ConfigError(f"duplicate key {key!r} at line {line} (first at line {first})")
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_load(text: str) -> Any:
+    # A SafeLoader subclass: plain data only, like yaml.safe_load.
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -260,7 +302,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if len(path) < 2:
         raise ConfigError(f"--set {text!r}: key must be section.key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _yaml_load(raw) if raw.strip() else ""
+    except ConfigError as exc:
+        raise ConfigError(f"--set {key}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {key}: value is not valid YAML ({exc})") from exc
     return path, value
@@ -288,7 +332,9 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     raw: Any = {}
     if path.exists():
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = _yaml_load(path.read_text()) or {}
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     elif str(path) != "params.yaml":

@@ -1,4 +1,4 @@
-"""Typed schema of the ``clean`` section of ``params.yaml``: one frozen dataclass per filter.
+"""Typed schema of the ``clean`` section of ``params.yaml``, and the bounds every section uses.
 
 :class:`CleanConfig` nests one config per filter of :mod:`etl.clean` (each with the
 published thresholds as defaults and an ``enabled`` switch) and holds the pipeline-level
@@ -9,24 +9,104 @@ The top-level ``c4_min_sentences``, ``bad_words_path`` and ``url_blocklist_path`
 knobs to set: they are copied into the nested ``c4`` and ``url`` configs, and setting a
 nested copy to something else is an error rather than silently ignored.
 
+Every numeric field of every params dataclass declares its valid range next to its default
+with :func:`bounded`; :func:`check_bounds` enforces the ranges (``llmlake.config._build``
+calls it with the full key for each section it loads, and the :class:`Bounded` base calls it
+when a config is built directly). The helpers live here, not in :mod:`llmlake.config`,
+because that module imports this one.
+
 Example::
 
     >>> cfg = CleanConfig(languages=["en", "de"], c4_min_sentences=3)
     >>> cfg.c4.min_sentences, cfg.gopher_quality.min_words, cfg.fineweb.max_newline_ratio
     (3, 50, 0.3)
+    >>> FineWebConfig(max_short_line_frac=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_short_line_frac: must be at most 1, got 1.5
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 # Language ID reads at most this many characters (whole documents on typical pages).
 DEFAULT_LANG_MAX_CHARS = 10_000
+# Seeds end up in Spark as a 64-bit literal (xxhash64) and in numpy's default_rng, which
+# refuses negative seeds; one range for every seed keeps them interchangeable.
+SEED_MAX = 2**63 - 1
+_BOUNDS = "bounds"
 
 
 @dataclass(frozen=True)
-class URLFilterConfig:
+class Bounds:
+    """The valid range of one numeric field: ``min <= value <= max``, ``value > above``."""
+
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None  # exclusive lower bound, for ranges such as (0, 1]
+
+    def error(self, value: float) -> str | None:
+        """Why ``value`` is out of range, or ``None`` when it is inside."""
+        if isinstance(value, float) and math.isnan(value):
+            return f"must be a number, got {value}"  # NaN compares false with every bound
+        if self.min is not None and value < self.min:
+            return f"must be at least {self.min}, got {value}"
+        if self.above is not None and value <= self.above:
+            return f"must be greater than {self.above}, got {value}"
+        if self.max is not None and value > self.max:
+            return f"must be at most {self.max}, got {value}"
+        return None
+
+
+def bounded(default: float, *, min: float | None = None, max: float | None = None,
+            above: float | None = None) -> Any:
+    """A dataclass field with ``default`` and its valid range (see :class:`Bounds`)."""
+    return field(default=default, metadata={_BOUNDS: Bounds(min, max, above)})
+
+
+def seed_field(default: int) -> Any:
+    """A seed field: any integer from 0 to :data:`SEED_MAX`."""
+    return bounded(default, min=0, max=SEED_MAX)
+
+
+def fraction(default: float) -> Any:
+    """A share, rate or fraction field: 0 to 1."""
+    return bounded(default, min=0, max=1)
+
+
+def bounds_of(f: dataclasses.Field) -> Bounds | None:
+    """The bounds declared on a dataclass field, or ``None``."""
+    return f.metadata.get(_BOUNDS)
+
+
+def check_bounds(cls: type, values: Mapping[str, Any], prefix: str = "") -> None:
+    """Raise ``ValueError`` naming ``prefix + field`` for the first value out of its bounds.
+
+    Only the fields present in ``values`` are checked, so a loader can pass the keys it read.
+    """
+    for f in dataclasses.fields(cls):
+        bounds = bounds_of(f)
+        if bounds is not None and f.name in values:
+            message = bounds.error(values[f.name])
+            if message:
+                raise ValueError(f"{prefix}{f.name}: {message}")
+
+
+class Bounded:
+    """Base of the params dataclasses: a directly built config is range-checked too."""
+
+    def __post_init__(self) -> None:
+        check_bounds(type(self), vars(self))
+
+
+@dataclass(frozen=True)
+class URLFilterConfig(Bounded):
     enabled: bool = True
     blocklist_path: str = ""  # "" = the packaged illustrative list
     extra_domains: list[str] = field(default_factory=list)
@@ -34,81 +114,94 @@ class URLFilterConfig:
 
 
 @dataclass(frozen=True)
-class GopherQualityConfig:
+class GopherQualityConfig(Bounded):
     enabled: bool = True
-    min_words: int = 50
-    max_words: int = 100_000
-    min_mean_word_len: float = 3.0
-    max_mean_word_len: float = 10.0
-    max_symbol_word_ratio: float = 0.1
-    max_bullet_lines_frac: float = 0.9
-    max_ellipsis_lines_frac: float = 0.3
-    min_alpha_words_frac: float = 0.8
-    min_stop_words: int = 2
+    min_words: int = bounded(50, min=0)
+    max_words: int = bounded(100_000, min=0)
+    min_mean_word_len: float = bounded(3.0, min=0)
+    max_mean_word_len: float = bounded(10.0, min=0)
+    # Hashes or ellipses per word: a page of "#tag" lines can exceed 1, so no upper bound.
+    max_symbol_word_ratio: float = bounded(0.1, min=0)
+    max_bullet_lines_frac: float = bounded(0.9, min=0, max=1)
+    max_ellipsis_lines_frac: float = bounded(0.3, min=0, max=1)
+    min_alpha_words_frac: float = bounded(0.8, min=0, max=1)
+    min_stop_words: int = bounded(2, min=0)
     stop_words: list[str] = field(default_factory=lambda: list(GOPHER_STOP_WORDS))
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # A minimum above its maximum drops every document, which no one means to ask for.
+        for low, high in (("min_words", "max_words"), ("min_mean_word_len", "max_mean_word_len")):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low}: must be at most {high} ({getattr(self, high)}), "
+                                 f"got {getattr(self, low)}")
+
 
 @dataclass(frozen=True)
-class GopherRepetitionConfig:
+class GopherRepetitionConfig(Bounded):
     enabled: bool = True
-    max_dup_para_frac: float = 0.3
-    max_dup_para_char_frac: float = 0.2
-    max_dup_line_frac: float = 0.3
-    max_dup_line_char_frac: float = 0.2
-    max_top_2gram_char_frac: float = 0.20
-    max_top_3gram_char_frac: float = 0.18
-    max_top_4gram_char_frac: float = 0.16
-    max_dup_5gram_char_frac: float = 0.15
-    max_dup_6gram_char_frac: float = 0.14
-    max_dup_7gram_char_frac: float = 0.13
-    max_dup_8gram_char_frac: float = 0.12
-    max_dup_9gram_char_frac: float = 0.11
-    max_dup_10gram_char_frac: float = 0.10
+    max_dup_para_frac: float = fraction(0.3)
+    max_dup_para_char_frac: float = fraction(0.2)
+    max_dup_line_frac: float = fraction(0.3)
+    max_dup_line_char_frac: float = fraction(0.2)
+    max_top_2gram_char_frac: float = fraction(0.20)
+    max_top_3gram_char_frac: float = fraction(0.18)
+    max_top_4gram_char_frac: float = fraction(0.16)
+    max_dup_5gram_char_frac: float = fraction(0.15)
+    max_dup_6gram_char_frac: float = fraction(0.14)
+    max_dup_7gram_char_frac: float = fraction(0.13)
+    max_dup_8gram_char_frac: float = fraction(0.12)
+    max_dup_9gram_char_frac: float = fraction(0.11)
+    max_dup_10gram_char_frac: float = fraction(0.10)
 
 
 @dataclass(frozen=True)
-class C4Config:
+class C4Config(Bounded):
     enabled: bool = True
     remove_citations: bool = True
     filter_no_terminal_punct: bool = True
-    min_words_per_line: int = 3
-    max_word_length: int = 1000
+    min_words_per_line: int = bounded(3, min=0)
+    # -1 turns the long-word rule off (etl/clean/filters/c4.py skips negative limits).
+    max_word_length: int = bounded(1000, min=-1)
     filter_lorem_ipsum: bool = True
     filter_javascript: bool = True
     filter_curly_bracket: bool = True
     filter_policy: bool = True
-    min_sentences: int = 5
+    min_sentences: int = bounded(5, min=0)
     filter_bad_words: bool = True
     bad_words_path: str = ""  # "" = the packaged English list
     bad_words_languages: list[str] = field(default_factory=lambda: ["en"])
 
 
 @dataclass(frozen=True)
-class FineWebConfig:
+class FineWebConfig(Bounded):
     enabled: bool = True
-    min_line_punct_frac: float = 0.12
+    min_line_punct_frac: float = fraction(0.12)
     line_punct_exclude_zero: bool = False
-    short_line_length: int = 30
-    max_short_line_frac: float = 0.67
-    max_dup_line_char_frac: float = 0.01
-    max_newline_ratio: float = 0.3
+    short_line_length: int = bounded(30, min=0)
+    max_short_line_frac: float = fraction(0.67)
+    max_dup_line_char_frac: float = fraction(0.01)
+    # Newlines per word: a column of one-character lines exceeds 1, so no upper bound.
+    max_newline_ratio: float = bounded(0.3, min=0)
 
 
 @dataclass(frozen=True)
-class PIIConfig:
+class PIIConfig(Bounded):
     enabled: bool = True
     emails: bool = True
     ips: bool = True
     phones: bool = True
     cards: bool = True
+    ibans: bool = True
+    ssns: bool = True
 
 
 @dataclass(frozen=True)
-class CleanConfig:
+class CleanConfig(Bounded):
     languages: list[str] = field(default_factory=lambda: ["en"])  # [] keeps every language
-    min_lang_score: float = 0.65
-    lang_max_chars: int = DEFAULT_LANG_MAX_CHARS
-    c4_min_sentences: int = 5
+    min_lang_score: float = bounded(0.65, min=0, max=1)
+    lang_max_chars: int = bounded(DEFAULT_LANG_MAX_CHARS, min=1)
+    c4_min_sentences: int = bounded(5, min=0)
     bad_words_path: str = ""  # "" = the packaged English list (etl/clean/filters/data/)
     url_blocklist_path: str = ""  # "" = the packaged illustrative list (etl/clean/filters/data/)
     url: URLFilterConfig = field(default_factory=URLFilterConfig)
@@ -119,6 +212,7 @@ class CleanConfig:
     pii: PIIConfig = field(default_factory=PIIConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         # The top-level knobs win over the nested copies (see the module docstring); a nested
         # copy changed by hand would otherwise be overwritten without a word.
         for section, name, top in _MIRRORED:
@@ -131,8 +225,6 @@ class CleanConfig:
         url = replace(self.url, blocklist_path=self.url_blocklist_path)
         object.__setattr__(self, "c4", c4)
         object.__setattr__(self, "url", url)
-        if not 0.0 <= self.min_lang_score <= 1.0:
-            raise ValueError(f"min_lang_score must be in [0, 1], got {self.min_lang_score}")
 
 
 _MIRRORED = (("c4", "min_sentences", "c4_min_sentences"), ("c4", "bad_words_path", "bad_words_path"),

@@ -2,7 +2,8 @@
 
 Paths are written here once; stages ask for ``Lake(params.lake).table("bronze/documents")``
 instead of joining strings. Reports are small JSON files under ``reports/`` that DVC tracks
-as metrics; lineage files under ``reports/lineage/`` record the Delta version a stage wrote.
+as metrics; lineage files under ``reports/lineage/`` record the Delta version a stage wrote
+(the stage shell, :mod:`llmlake.stage`, writes both).
 
 Example::
 
@@ -37,8 +38,11 @@ TABLES = (
 # Every gold document, and every sequence made from it, belongs to one of these.
 SPLITS = ("train", "val", "test")
 
-# What open() would give a new file under the current umask.
-_FILE_MODE = 0o666 & ~os.umask(os.umask(0))
+# What open() would give a new file under the current umask (read it by setting a
+# throwaway value and putting it straight back).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,6 @@ class Lake:
     def lineage(self, stage: str) -> Path:
         return Path(self.config.reports) / "lineage" / f"{stage}.json"
 
-    def write_report(self, name: str, data: dict[str, Any]) -> Path:
-        return write_json(self.report(name), data)
-
-    def write_lineage(self, stage: str, tables: dict[str, dict[str, Any]], **extra: Any) -> Path:
-        record = {"stage": stage, "written_at": utc_now(), "tables": tables, **extra}
-        return write_json(self.lineage(stage), record)
-
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -79,6 +76,21 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")
-    os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; others should read reports too
+    os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; others should read reports too
+    os.replace(tmp, path)
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write records as CSV atomically (the columns of the first record, in its order)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.chmod(tmp, FILE_MODE)
     os.replace(tmp, path)
     return path

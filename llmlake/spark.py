@@ -30,6 +30,9 @@ DELTA_HINT = (
 )
 
 
+LOOPBACK = "127.0.0.1"
+
+
 class SparkSetupError(RuntimeError):
     """Spark or the Delta jars could not be started or fetched."""
 
@@ -61,6 +64,11 @@ def get_spark(config: SparkConfig) -> SparkSession:
         builder = builder.master(config.master)
         settings["spark.driver.memory"] = config.driver_memory
         settings.setdefault("spark.ui.showConsoleProgress", "false")
+        if config.master.startswith("local"):
+            # One machine: nothing outside needs to reach the driver, so it listens on
+            # loopback only (a cluster master keeps whatever spark.conf says).
+            settings.setdefault("spark.driver.bindAddress", LOOPBACK)
+            settings.setdefault("spark.driver.host", LOOPBACK)
     for key, value in settings.items():
         builder = builder.config(key, value)
     if not _running_under_submit() and "spark.jars" not in config.conf:

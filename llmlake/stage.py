@@ -38,8 +38,10 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmlake.config import Params
-from llmlake.lake import Lake, utc_now, write_json
+from llmlake.lake import Lake, utc_now, write_csv, write_json
 from llmlake.log import Steps, get_logger
 from llmlake.stages import StageSpec, maker_of, stage_spec
 
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+KILL_ENV = "LLMLAKE_KILL_AT"
 
 
 class StageError(RuntimeError):
@@ -94,6 +97,13 @@ class Shell:
 
     def step(self, name: str):
         return self.steps(name)
+
+    def kill_point(self, point: str) -> None:
+        """Fault injection for crash-consistency tests: with ``LLMLAKE_KILL_AT`` set to
+        ``<stage>:<point>`` the process SIGKILLs itself here, as a lost machine would."""
+        if os.environ.get(KILL_ENV) == f"{self.name}:{point}":
+            self.log.warning("%s: killed at %r (%s)", self.label, point, KILL_ENV)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def staging(self, name: str = "") -> str:
         return f"{self._staging_root}/{name}".rstrip("/")
@@ -140,9 +150,14 @@ class Shell:
         state = table_state(self.spark if not _local(path) else None, path)
         return {"path": path, "version": state["version"], "rows": state["rows"]}
 
+    def plot(self, name: str, rows: list[dict[str, Any]]) -> Path:
+        """A table of records for ``dvc plots`` (``reports/plots/<stage>_<name>.csv``)."""
+        return write_csv(self.lake.report(f"plots/{self.name}_{name}.csv"), rows)
+
     def finish(self, metrics: dict[str, Any], tables: tuple[str, ...] | list[str] = (),
                lineage: dict[str, Any] | None = None, **timings: Any) -> dict[str, Any]:
-        """Write the metrics, timings and lineage files; returns ``metrics``."""
+        """Write the metrics, timings and lineage files. Returns the metrics with this run's
+        facts (``timings``: counts of this run, not of the tables) beside them."""
         report = f"{self.name}_{self.item}" if self.item else self.name
         outputs = {t: self.state(t) for t in tables}
         if outputs:
@@ -157,7 +172,7 @@ class Shell:
                       **(lineage or {})}
             write_json(self.lake.lineage(report), record)
         self.log.info("%s done in %.1fs", self.label, seconds)
-        return metrics
+        return {**metrics, **timings}
 
     def close(self) -> None:
         if "spark" in self.__dict__:

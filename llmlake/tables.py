@@ -2,9 +2,11 @@
 
 Stages append documents keyed by ``doc_id`` and must be idempotent: re-running on the same
 input inserts nothing and commits no new version. :func:`pick_new` finds the new keys by
-shuffling key columns only, :func:`insert_new` writes them (plain write for a new table,
-insert-only MERGE otherwise), :func:`merge_quarantine` does the same for quarantine rows
-and :func:`table_state` reports a table's version and row count for lineage.
+shuffling key columns only, :func:`insert_new` writes them with an insert-only MERGE,
+:func:`merge_quarantine` does the same for quarantine rows and :func:`table_state` reports a
+table's version and row count for lineage. Every write goes through :func:`with_retries`:
+when two runs overlap, Delta's optimistic concurrency makes the later commit conflict, and
+it is redone on the new snapshot, so keys stay unique whatever runs overlap.
 
 Example::
 
@@ -15,10 +17,18 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from llmlake.log import get_logger
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+log = get_logger(__name__)
+T = TypeVar("T")
 
 QUARANTINE_KEYS = ["origin", "stage", "reason"]
 QUARANTINE_COLUMNS = ["origin", "stage", "reason", "payload", "doc_id", "batch",
@@ -47,19 +57,64 @@ def pick_new(spark: SparkSession, path: str, keys: DataFrame, key: str, tie: str
 
 def insert_new(spark: SparkSession, path: str, rows: DataFrame, chosen: DataFrame,
                key: str) -> None:
-    """Insert the chosen rows: a plain write for a new table, else an insert-only MERGE.
+    """Insert the chosen rows with an insert-only MERGE on ``key`` (see :func:`merge_insert`).
 
     The MERGE (rather than an append) keeps the table free of duplicate keys even if
     another ingest commits the same documents between our anti-join and our write.
     """
+    merge_insert(spark, path, rows.join(chosen, chosen.columns, "left_semi"), [key])
+
+
+# Delta's optimistic concurrency: a commit that lost a race to another writer raises one of
+# these (by class name or error class); redoing the transaction on the new snapshot is safe.
+CONFLICTS = ("ConcurrentAppend", "ConcurrentWrite", "ConcurrentDelete", "ConcurrentTransaction",
+             "MetadataChanged", "ProtocolChanged", "FileAlreadyExists", "DELTA_CONCURRENT",
+             "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return any(name in text for name in CONFLICTS)
+
+
+def with_retries(action: Callable[[], T], what: str, attempts: int = 6) -> T:
+    """Run a Delta transaction, redoing it when a concurrent writer committed first."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if attempt == attempts or not is_conflict(exc):
+                raise
+            wait = min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random())
+            log.warning("%s: concurrent commit (%s), retry %d in %.1fs", what,
+                        type(exc).__name__, attempt, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def ensure_table(spark: SparkSession, path: str, schema: Any) -> None:
+    """Create an empty Delta table with ``schema`` unless one exists (two creators race
+    to version 0; the loser's conflict is retried by the caller)."""
     from delta.tables import DeltaTable
 
-    new = rows.join(chosen, chosen.columns, "left_semi")
     if not DeltaTable.isDeltaTable(spark, path):
-        new.write.format("delta").mode("append").save(path)
-        return
-    (DeltaTable.forPath(spark, path).alias("t").merge(new.alias("s"), f"t.{key} = s.{key}")
-     .whenNotMatchedInsertAll().execute())
+        spark.createDataFrame([], schema).write.format("delta").mode("append").save(path)
+
+
+def merge_insert(spark: SparkSession, path: str, rows: DataFrame, keys: list[str]) -> None:
+    """Insert the rows whose ``keys`` the table lacks (an insert-only MERGE), creating the
+    table first if needed. Concurrent writers of the same keys cannot both insert them: the
+    later commit conflicts, is redone on the new snapshot and finds them present."""
+    from delta.tables import DeltaTable
+
+    cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+
+    def merge() -> None:
+        ensure_table(spark, path, rows.schema)
+        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
+         .whenNotMatchedInsertAll().execute())
+
+    with_retries(merge, f"insert into {path}")
 
 
 def merge_quarantine(spark: SparkSession, path: str, rows: DataFrame) -> int:
@@ -74,17 +129,12 @@ def merge_quarantine(spark: SparkSession, path: str, rows: DataFrame) -> int:
     keys = QUARANTINE_KEYS
     rows = (rows.withColumn("quarantined_at", F.current_timestamp())
             .select(*QUARANTINE_COLUMNS).dropDuplicates(keys))
-    exists = DeltaTable.isDeltaTable(spark, path)
-    if exists:
+    if DeltaTable.isDeltaTable(spark, path):
         rows = rows.join(spark.read.format("delta").load(path).select(*keys), keys, "left_anti")
     rows = rows.cache()
     n = rows.count()
-    if n and not exists:
-        rows.write.format("delta").mode("append").save(path)
-    elif n:
-        cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
-         .whenNotMatchedInsertAll().execute())
+    if n:
+        merge_insert(spark, path, rows, keys)
     rows.unpersist()
     return n
 
@@ -155,5 +205,10 @@ def get_property(spark: SparkSession, path: str, key: str) -> str | None:
 
 
 def set_property(spark: SparkSession, path: str, key: str, value: str) -> None:
-    spark.sql(f"ALTER TABLE delta.`{qualified(spark, path)}` "
-              f"SET TBLPROPERTIES ('{key}' = '{value}')")
+    set_properties(spark, path, {key: value})
+
+
+def set_properties(spark: SparkSession, path: str, values: dict[str, str]) -> None:
+    """Set table properties in one commit (so they change together or not at all)."""
+    pairs = ", ".join(f"'{k}' = '{v}'" for k, v in values.items())
+    spark.sql(f"ALTER TABLE delta.`{qualified(spark, path)}` SET TBLPROPERTIES ({pairs})")

@@ -47,3 +47,26 @@ def make_params(tmp_path: Path):
         return params_at(tmp_path, **sections)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory, spark):
+    """A small lake built by every data stage once, uninterrupted (the reference the
+    crash tests compare against), with its params."""
+    from lake_helpers import sample_sources
+
+    from etl.clean import stage as clean
+    from etl.dedup import stage as dedup
+    from etl.ingest import stage as ingest
+    from etl.sample import stage as sample
+    from etl.tokenize import stage as tokenize
+    from etl.tokenizer import stage as tokenizer
+
+    base = tmp_path_factory.mktemp("pipeline")
+    sample.run(params_at(base, sample={"out": str(base / "raw"), "docs": 160, "seed": 3,
+                                       "docs_per_shard": 60}))
+    params = params_at(base, ingest={"sources": sample_sources(base / "raw")},
+                       tokenizer={"vocab_size": 600}, train={"context": 32})
+    for stage in (ingest, clean, dedup, tokenizer, tokenize):
+        stage.run(params)
+    return {"base": base, "params": params}

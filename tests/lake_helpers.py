@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import yaml
+
 from etl.sample.stage import FORMATS
-from llmlake.config import Params, SparkConfig, params_from_dict
+from llmlake.config import Params, SparkConfig, as_dict, params_from_dict
+from llmlake.stage import KILL_ENV
+from llmlake.stages import stage_spec
 
 TEST_SPARK = SparkConfig(
     master="local[2]",
@@ -33,3 +41,32 @@ def params_at(base: Path, **sections: dict) -> Params:
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return params_from_dict(raw)
+
+
+def killed_run(params: Params, folder: Path, stage: str, point: str) -> None:
+    """Run ``stage``'s command in its own process and let the stage SIGKILL itself at
+    ``point`` (a lost machine, mid-stage); asserts it died there."""
+    path = folder / f"params-{stage}.yaml"
+    path.write_text(yaml.safe_dump(as_dict(params)))
+    args = stage_spec(stage).command.split()[1:]
+    env = {**os.environ, KILL_ENV: f"{stage}:{point}", "PYSPARK_PYTHON": sys.executable}
+    proc = subprocess.run([sys.executable, "-m", "llmlake.cli", "--params", str(path), *args],
+                          env=env, cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert f"killed at {point!r}" in proc.stderr
+
+
+# Columns that name a run or its time: they differ between runs that wrote the same data.
+RUN_COLUMNS = {"batch", "ingest_batch", "quarantined_at"}
+
+
+def table_content(path: str | Path) -> list[str]:
+    """A Delta table's rows, without run columns, in a canonical order (delta-rs)."""
+    import json
+
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(path)).to_pyarrow_dataset().to_table()
+    table = table.select([c for c in sorted(table.column_names) if c not in RUN_COLUMNS])
+    return sorted(json.dumps(row, sort_keys=True, default=str) for row in table.to_pylist())

@@ -32,7 +32,7 @@ Example::
     >>> r = clean_document(f"<html><body><article>{body}</article></body></html>",
     ...                    "text/html", "https://example.org/garden", None)
     >>> r.drop_reason, r.lang, r.pii
-    (None, 'en', {'email': 1, 'ip': 0, 'phone': 0, 'card': 0})
+    (None, 'en', {'email': 1, 'ip': 0, 'phone': 0, 'card': 0, 'iban': 0, 'ssn': 0})
     >>> r.text.splitlines()[-1]
     'Write to me at <EMAIL> if you want to visit the garden with us next year.'
     >>> clean_document("short", "text/plain", None, None).drop_reason in DROP_REASONS

@@ -10,7 +10,7 @@ The stage is incremental: silver rows carry the hash of the ``clean`` params tha
 them; a run cleans the bronze documents that have no silver row under the current hash and
 MERGEs them in (inserting new documents, replacing rows made under other params).
 
-Run it as ``llmlake etl clean`` or ``spark-submit etl/clean.py --params params.yaml``.
+Run it as ``llmlake etl clean`` or ``spark-submit etl/clean/stage.py --params params.yaml``.
 
 Example::
 
@@ -22,16 +22,15 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from llmlake.config import Params, fingerprint
 from llmlake.config_clean import CleanConfig
-from llmlake.lake import Lake
 from llmlake.log import get_logger
 from llmlake.spark import arrow_schema, rows_to_batch
-from llmlake.tables import merge_quarantine, resolve_quarantine, table_state
+from llmlake.stage import stage_shell
+from llmlake.tables import merge_quarantine, resolve_quarantine
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -106,46 +105,59 @@ def clean_frame(todo: DataFrame, cfg: CleanConfig, partitions: int) -> DataFrame
 
 
 def merge_silver(spark: SparkSession, path: str, rows: DataFrame) -> None:
-    """Insert new documents and replace rows that were made under other params."""
+    """Insert new documents and replace rows that were made under other params (redone if a
+    concurrent run commits first)."""
     from delta.tables import DeltaTable
 
-    if not DeltaTable.isDeltaTable(spark, path):
-        rows.write.format("delta").mode("append").save(path)
-        return
-    (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), "t.doc_id = s.doc_id")
-     .whenMatchedUpdateAll(condition="t.config_hash <> s.config_hash")
-     .whenNotMatchedInsertAll().execute())
+    from llmlake.tables import ensure_table, with_retries
+
+    def merge() -> None:
+        ensure_table(spark, path, rows.schema)
+        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), "t.doc_id = s.doc_id")
+         .whenMatchedUpdateAll(condition="t.config_hash <> s.config_hash")
+         .whenNotMatchedInsertAll().execute())
+
+    with_retries(merge, f"merge into {path}")
 
 
 def run(params: Params) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
-    from llmlake.spark import get_spark
-
-    started = time.time()
-    lake, cfg = Lake(params.lake), params.clean
-    spark = get_spark(params.spark)
-    bronze_path, silver_path = lake.table("bronze/documents"), lake.table("silver/documents")
-    bronze = spark.read.format("delta").load(bronze_path)
-    chash = config_hash(cfg)
-    todo = pending(spark, bronze, silver_path, chash)
-    partitions = max(2, spark.sparkContext.defaultParallelism * 4)
-
-    staging = f"{params.lake.root.rstrip('/')}/_staging/clean"
-    clean_frame(todo, cfg, partitions).write.mode("overwrite").parquet(staging)
-    staged = spark.read.parquet(staging)
-    batch = "clean-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    docs = staged.filter("kind = 'doc'").drop("kind", "error").withColumn("batch", F.lit(batch))
-    processed = docs.count()
-    if processed:
-        merge_silver(spark, silver_path, docs)
-        resolve_quarantine(spark, lake.table("quarantine/records"), "clean", docs)
-    errors = (staged.filter("kind = 'error'")
-              .select("origin", F.lit("clean").alias("stage"), F.col("error").alias("reason"),
-                      F.col("doc_id").alias("payload"), "doc_id", F.lit(batch).alias("batch")))
-    quarantined = merge_quarantine(spark, lake.table("quarantine/records"), errors)
-    log.info("clean: %d documents cleaned, %d quarantined", processed, quarantined)
-    return write_reports(spark, lake, chash, processed, quarantined, time.time() - started)
+    cfg = params.clean
+    with stage_shell("clean", params) as sh:
+        sh.require("bronze/documents")
+        spark, silver_path, chash = sh.spark, sh.table("silver/documents"), config_hash(cfg)
+        bronze = spark.read.format("delta").load(sh.table("bronze/documents"))
+        todo = pending(spark, bronze, silver_path, chash)
+        partitions = max(2, spark.sparkContext.defaultParallelism * 4)
+        with sh.step("clean documents"):
+            clean_frame(todo, cfg, partitions).write.mode("overwrite").parquet(sh.staging())
+            staged = spark.read.parquet(sh.staging())
+            docs = (staged.filter("kind = 'doc'").drop("kind", "error")
+                    .withColumn("batch", F.lit(sh.batch)))
+            processed = docs.count()
+        with sh.step("write silver"):
+            if processed:
+                merge_silver(spark, silver_path, docs)
+                sh.kill_point("silver written")
+                resolve_quarantine(spark, sh.table("quarantine/records"), "clean", docs)
+            errors = (staged.filter("kind = 'error'").select(
+                "origin", F.lit("clean").alias("stage"), F.col("error").alias("reason"),
+                F.col("doc_id").alias("payload"), "doc_id", F.lit(sh.batch).alias("batch")))
+            quarantined = merge_quarantine(spark, sh.table("quarantine/records"), errors)
+        sh.log.info("clean: %d documents cleaned, %d quarantined", processed, quarantined)
+        with sh.step("report"):
+            summary = silver_summary(spark, silver_path, chash)
+        sh.plot("drop_reasons", [{"reason": k or "kept", "documents": v} for k, v in
+                                 {None: summary["documents"]["kept"],
+                                  **summary["dropped_by_reason"]}.items()])
+        sh.plot("languages", [{"lang": k, "documents": v,
+                               "kept": summary["kept_languages"].get(k, 0)}
+                              for k, v in summary["languages"].items()])
+        return sh.finish({"config_hash": chash, **summary},
+                         tables=("silver/documents", "quarantine/records"),
+                         lineage={"config_hash": chash},
+                         processed_this_run=processed, quarantined_this_run=quarantined)
 
 
 def silver_summary(spark: SparkSession, path: str, chash: str) -> dict[str, Any]:
@@ -170,21 +182,6 @@ def silver_summary(spark: SparkSession, path: str, chash: str) -> dict[str, Any]
         "kept_languages": dict(sorted(kept_langs.items(), key=lambda kv: -kv[1])),
         "pii_redactions": {t: int(pii[t] or 0) for t in PII_TYPES},
     }
-
-
-def write_reports(spark: SparkSession, lake: Lake, chash: str, processed: int,
-                  quarantined: int, seconds: float) -> dict[str, Any]:
-    silver_path = lake.table("silver/documents")
-    summary = silver_summary(spark, silver_path, chash)
-    tables = {name: table_state(spark, lake.table(name))
-              for name in ("bronze/documents", "silver/documents", "quarantine/records")}
-    report = {"config_hash": chash, "processed_this_run": processed,
-              "quarantined_this_run": quarantined, **summary, "tables": tables,
-              "seconds": round(seconds, 1)}
-    lake.write_report("clean.json", report)
-    lake.write_lineage("clean", tables, config_hash=chash)
-    log.info("clean done in %.1fs: %s", seconds, summary["documents"])
-    return report
 
 
 if __name__ == "__main__":

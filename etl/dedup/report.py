@@ -7,28 +7,28 @@ judge at a glance whether the near-duplicate threshold is right.
 
 Example::
 
-    >>> write_reports(spark, lake, cfg, "dedup-...", fate, 12.3)     # doctest: +SKIP
+    >>> write_reports(shell, params.dedup, fate)      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 from llmlake.config import DedupConfig
 from llmlake.lake import Lake
 from llmlake.log import get_logger
-from llmlake.tables import table_state
+from llmlake.stage import Shell
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = get_logger(__name__)
 
+DEDUP_TABLES = ("gold/documents", "gold/minhash", "gold/duplicates")
+
 # (label, largest size in the bin); the last bin is open-ended.
 SIZE_BINS = [("2", 2), ("3", 3), ("4-5", 5), ("6-10", 10), ("11-100", 100), ("101+", None)]
 EXAMPLES = 12
-SNIPPET = 600
 
 
 def cluster_sizes(dups: DataFrame) -> DataFrame:
@@ -78,30 +78,28 @@ def _by_match(rows: Any) -> dict[str, int]:
     return out
 
 
-def write_reports(spark: SparkSession, lake: Lake, cfg: DedupConfig, batch: str,
-                  fate: DataFrame | None, seconds: float,
-                  steps: dict[str, float] | None = None) -> dict[str, Any]:
+def write_reports(sh: Shell, cfg: DedupConfig, fate: DataFrame | None) -> dict[str, Any]:
+    """Metrics (gold's state), plots, the HTML page, timings (this run's counts), lineage."""
+    spark, lake = sh.spark, sh.lake
     this_run: dict[str, Any] = {"new_documents": 0, "kept": 0, "removed": {}}
-    tables = {name: table_state(spark, lake.table(name))
-              for name in ("silver/documents", "gold/documents", "gold/duplicates",
-                           "gold/minhash")}
     summary: dict[str, Any] = {"gold_documents": 0}
-    if tables["gold/documents"]["version"] is not None:
-        summary = gold_summary(spark, lake, batch)
+    if sh.version("gold/documents") is not None:
+        summary = gold_summary(spark, lake, sh.batch)
         this_run["removed"] = summary.pop("this_run_removed")
     if fate is not None:
         kept = {r["keep"]: r["count"] for r in fate.groupBy("keep").count().collect()}
         this_run.update(new_documents=sum(kept.values()), kept=kept.get(True, 0))
-    report = {"batch": batch, "this_run": this_run, **summary,
-              "settings": {"ngram": cfg.ngram, "bands": cfg.bands, "rows": cfg.rows,
-                           "threshold": cfg.threshold if cfg.verify else None},
-              "tables": tables, "seconds": round(seconds, 1), "step_seconds": steps or {}}
-    lake.write_report("dedup.json", report)
-    lake.write_lineage("dedup", tables, batch=batch)
-    if tables["gold/documents"]["version"] is not None:
-        write_html(spark, lake, report)
-    log.info("dedup done in %.1fs: %s", seconds, this_run)
-    return report
+    metrics = {**summary, "settings": {"ngram": cfg.ngram, "bands": cfg.bands, "rows": cfg.rows,
+                                       "threshold": cfg.threshold if cfg.verify else None}}
+    sh.plot("cluster_sizes", [{"size": k, "clusters": v}
+                              for k, v in summary.get("cluster_size_histogram", {}).items()])
+    total = max(1, summary["gold_documents"])
+    sh.plot("splits", [{"split": k, "documents": v, "share": round(v / total, 4)}
+                       for k, v in sorted(summary.get("splits", {}).items())])
+    if summary["gold_documents"]:
+        write_html(spark, lake, metrics, sh.batch, this_run)
+    sh.log.info("dedup: %s", this_run)
+    return sh.finish(metrics, tables=DEDUP_TABLES, this_run=this_run)
 
 
 def examples(spark: SparkSession, lake: Lake) -> list[dict[str, Any]]:
@@ -130,29 +128,14 @@ def examples(spark: SparkSession, lake: Lake) -> list[dict[str, Any]]:
     return rows
 
 
-def write_html(spark: SparkSession, lake: Lake, report: dict[str, Any]) -> None:
-    esc = html.escape
-    cards = []
-    for ex in examples(spark, lake):
-        cards.append(
-            f"<h3>cluster {esc(ex['cluster_id'][:12])}: {ex['size']} documents "
-            f"({esc(ex['match'])} copy shown)</h3><table><tr>"
-            f"<td><b>kept</b> {esc(ex['survivor_url'] or '')}<pre>"
-            f"{esc(ex['survivor_text'][:SNIPPET])}</pre></td>"
-            f"<td><b>removed</b> {esc(ex['url'] or '')}<pre>{esc(ex['text'][:SNIPPET])}"
-            f"</pre></td></tr></table>")
-    hist = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>"
-                   for k, v in report.get("cluster_size_histogram", {}).items())
-    page = (
-        "<!doctype html><meta charset='utf-8'><title>llmlake dedup report</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td{vertical-align:top;border:1px solid #ccc;padding:.5em;width:50%}"
-        "pre{white-space:pre-wrap;font-size:12px;max-height:18em;overflow:auto}</style>"
-        f"<h1>Dedup report</h1><p>batch {esc(report['batch'])}: "
-        f"{report['this_run']['new_documents']} new documents, {report['this_run']['kept']} "
-        f"kept, removed {esc(str(report['this_run']['removed']))}. Gold holds "
-        f"{report.get('gold_documents', 0)} documents; splits "
-        f"{esc(str(report.get('splits', {})))}.</p>"
-        f"<h2>Cluster sizes</h2><table><tr><th>size</th><th>clusters</th></tr>{hist}</table>"
-        f"<h2>Largest clusters</h2>{''.join(cards) or '<p>No duplicates found.</p>'}")
-    lake.report("dedup.html").write_text(page)
+def write_html(spark: SparkSession, lake: Lake, metrics: dict[str, Any], batch: str,
+               this_run: dict[str, Any]) -> None:
+    from etl.dedup.html import render_dedup
+    from llmlake.html import write_html as write_page
+
+    page = render_dedup(
+        batch=batch, removed=this_run["removed"], splits=metrics.get("splits", {}),
+        histogram=metrics.get("cluster_size_histogram", {}), examples=examples(spark, lake),
+        summary={"new_documents": this_run["new_documents"], "kept": this_run["kept"],
+                 "gold_documents": metrics.get("gold_documents", 0)})
+    write_page(lake.report("dedup.html"), page)

@@ -17,7 +17,7 @@
 4. Survivors get ``split`` from a hash of their ``doc_id`` (after dedup, so near-copies
    cannot leak across splits) and are appended to ``gold/documents``.
 
-Run it as ``llmlake etl dedup`` or ``spark-submit etl/dedup.py --params params.yaml``.
+Run it as ``llmlake etl dedup`` or ``spark-submit etl/dedup/stage.py --params params.yaml``.
 
 Example::
 
@@ -28,15 +28,16 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from etl.dedup.components import checkpoint
 from llmlake.config import DedupConfig, Params, fingerprint
 from llmlake.lake import Lake
-from llmlake.log import Steps, get_logger
-from llmlake.tables import get_property, set_property
+from llmlake.log import get_logger
+from llmlake.stage import Shell, stage_shell
+from llmlake.tables import get_property, merge_insert, set_properties
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -222,6 +223,8 @@ def pending_docs(spark: SparkSession, lake: Lake) -> tuple[DataFrame, bool]:
 
 
 STATE_PROPERTY = "llmlake.dedup_state"
+# The last batch whose writes all landed: its id is its commit point.
+BATCH_PROPERTY = "llmlake.dedup_batch"
 DEDUP_TABLES = ("gold/documents", "gold/minhash", "gold/duplicates")
 
 
@@ -234,70 +237,108 @@ def state_key(params: Params) -> str:
                         "minhash": VERSION})
 
 
-def reset_if_stale(spark: SparkSession, lake: Lake, key: str) -> None:
-    """Empty the gold tables (a new Delta version each) when they were made under other params."""
+def reset_if_stale(sh: Shell, key: str) -> None:
+    """Empty the gold tables (a new Delta version each) when they were made under other
+    params, or when gold was never committed (a first run killed half way)."""
     from delta.tables import DeltaTable
 
-    path = lake.table("gold/documents")
+    spark, path = sh.spark, sh.table("gold/documents")
     if not DeltaTable.isDeltaTable(spark, path):
         return
     stored = get_property(spark, path, STATE_PROPERTY)
     if stored == key:
         return
-    log.info("dedup or clean params changed (%s -> %s): rebuilding gold", stored, key)
+    sh.log.info("dedup or clean params changed (%s -> %s): rebuilding gold", stored, key)
     for name in DEDUP_TABLES:
-        if DeltaTable.isDeltaTable(spark, lake.table(name)):
-            DeltaTable.forPath(spark, lake.table(name)).delete()
+        if DeltaTable.isDeltaTable(spark, sh.table(name)):
+            DeltaTable.forPath(spark, sh.table(name)).delete()
+
+
+def roll_back_uncommitted(sh: Shell) -> None:
+    """Delete the rows of a batch that was killed before its commit point.
+
+    A batch writes gold/minhash, then gold/duplicates, then gold/documents, and commits by
+    recording its id in gold's ``llmlake.dedup_batch`` property. Rows of a later batch are
+    the remains of a killed run: without this, a removed copy left in gold/duplicates
+    would hide its survivor's cluster from the rerun and change which documents survive.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    spark, gold = sh.spark, sh.table("gold/documents")
+    committed = None
+    if DeltaTable.isDeltaTable(spark, gold):
+        committed = get_property(spark, gold, BATCH_PROPERTY)
+        if committed is None:  # gold made before batches had commit points: all of it stands
+            return
+    for name in DEDUP_TABLES:
+        path = sh.table(name)
+        if not DeltaTable.isDeltaTable(spark, path):
+            continue
+        stale = F.lit(True) if committed is None else F.col("batch") > committed
+        if spark.read.format("delta").load(path).where(stale).limit(1).count():
+            sh.log.warning("dedup: removing rows of an uncommitted batch from %s", path)
+            DeltaTable.forPath(spark, path).delete(stale)
 
 
 def run(params: Params) -> dict[str, Any]:
+    from etl.dedup.report import write_reports
+
+    cfg = params.dedup
+    with stage_shell("dedup", params) as sh:
+        sh.require("silver/documents")
+        key = state_key(params)
+        with sh.step("pending documents"):
+            reset_if_stale(sh, key)
+            roll_back_uncommitted(sh)
+            new, old = pending_docs(sh.spark, sh.lake)
+            new = checkpoint(new, sh.staging(), "new")
+            n_new = new.count()
+        sh.log.info("dedup: %d new kept documents (gold exists: %s)", n_new, old)
+        fate = dedup_batch(sh, cfg, new, old, key) if n_new else None
+        with sh.step("reports"):
+            return write_reports(sh, cfg, fate)
+
+
+def dedup_batch(sh: Shell, cfg: DedupConfig, new: DataFrame, old: bool, key: str
+                ) -> DataFrame:
+    """Cluster the new documents with gold and write the three tables; returns the fate
+    (``doc_id, cluster_id, keep``) of every new document."""
     from pyspark.sql import functions as F
 
-    from etl.dedup.components import checkpoint, connected_components
-    from etl.dedup.report import write_reports
-    from llmlake.spark import get_spark
+    from etl.dedup.components import connected_components
 
-    started, steps = time.time(), Steps(log, "dedup")
-    cfg, lake = params.dedup, Lake(params.lake)
-    spark = get_spark(params.spark)
-    scratch = f"{params.lake.root.rstrip('/')}/_staging/dedup"
-    key = state_key(params)
-    with steps("pending documents"):
-        reset_if_stale(spark, lake, key)
-        new, old = pending_docs(spark, lake)
-        new = checkpoint(new, scratch, "new")
-        n_new = new.count()
-    batch = "dedup-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    log.info("dedup: %d new kept documents (gold exists: %s)", n_new, old)
-    if n_new == 0:
-        return write_reports(spark, lake, cfg, batch, None, time.time() - started)
-    with steps("signatures"):
+    spark, scratch = sh.spark, sh.staging()
+    with sh.step("signatures"):
         sigs = checkpoint(signatures(new, cfg), scratch, "sigs")
-    gold = spark.read.format("delta").load(lake.table("gold/documents")) if old else None
     all_sigs, texts, members = sigs, new.select("doc_id", "text", "url"), new.select(
         "doc_id", "fetched_at", F.lit(False).alias("in_gold"))
     if old:
+        gold = spark.read.format("delta").load(sh.table("gold/documents"))
         all_sigs = all_sigs.unionByName(spark.read.format("delta").load(
-            lake.table("gold/minhash")).select(*sigs.columns))
+            sh.table("gold/minhash")).select(*sigs.columns))
         texts = texts.unionByName(gold.select("doc_id", "text", "url"))
         members = members.unionByName(gold.select("doc_id", "fetched_at",
                                                   F.lit(True).alias("in_gold")))
-    with steps("edges"):
+    with sh.step("edges"):
         edges = checkpoint(all_edges(new, all_sigs, texts, old, cfg), scratch, "edges")
-    with steps("clusters"):
+    with sh.step("clusters"):
         labels = connected_components(edges.select("src", "dst"),
                                       checkpoint_dir=f"{scratch}/components")
         fate = checkpoint(assign(members, labels), scratch, "fate")
-    with steps("write tables"):
-        write_tables(spark, lake, cfg, new, sigs, edges, fate, batch)
-        set_property(spark, lake.table("gold/documents"), STATE_PROPERTY, key)
-    with steps("reports"):
-        return write_reports(spark, lake, cfg, batch, fate, time.time() - started,
-                             steps.seconds)
+    with sh.step("write tables"):
+        write_tables(sh, cfg, new, sigs, all_sigs, edges, fate)
+        set_properties(spark, sh.table("gold/documents"),
+                       {STATE_PROPERTY: key, BATCH_PROPERTY: sh.batch})
+    return fate
 
 
 def match_kind(fate: DataFrame, sigs: DataFrame, edges: DataFrame) -> DataFrame:
-    """How a removed document matched: ``exact`` if its text equals the survivor's."""
+    """How a removed document matched: ``exact`` if its text equals the survivor's.
+
+    ``sigs`` must hold the survivors' hashes too, gold's included: a new exact copy of a
+    document already in gold is an exact match, not a near one.
+    """
     from pyspark.sql import functions as F
 
     h = sigs.select("doc_id", "text_hash")
@@ -311,20 +352,27 @@ def match_kind(fate: DataFrame, sigs: DataFrame, edges: DataFrame) -> DataFrame:
             .select("doc_id", "cluster_id", "match"))
 
 
-def write_tables(spark: SparkSession, lake: Lake, cfg: DedupConfig, new: DataFrame,
-                 sigs: DataFrame, edges: DataFrame, fate: DataFrame, batch: str) -> None:
-    """Append survivors to gold (and their band hashes), removed ones to gold/duplicates."""
+def write_tables(sh: Shell, cfg: DedupConfig, new: DataFrame, sigs: DataFrame,
+                 all_sigs: DataFrame, edges: DataFrame, fate: DataFrame) -> None:
+    """Band hashes of the survivors, then the removed copies, then the survivors into gold:
+    gold/documents last, so gold never holds a survivor without its band hashes; the batch
+    commits when :func:`dedup_batch` records it (see :func:`roll_back_uncommitted`). Each is
+    an insert-only MERGE on ``doc_id``, so overlapping runs cannot both insert a document."""
     from pyspark.sql import functions as F
 
+    spark = sh.spark
     keep = fate.where("keep").select("doc_id", "cluster_id")
+    merge_insert(spark, sh.table("gold/minhash"), sigs.join(keep.select("doc_id"), "doc_id",
+                 "left_semi").withColumn("batch", F.lit(sh.batch)), ["doc_id"])
+    sh.kill_point("minhash written")
+    dups = match_kind(fate, all_sigs, edges).withColumn("batch", F.lit(sh.batch))
+    merge_insert(spark, sh.table("gold/duplicates"), dups, ["doc_id"])
+    sh.kill_point("duplicates written")
     gold_rows = (new.join(keep, "doc_id").join(sigs.select("doc_id", "text_hash"), "doc_id")
-                 .withColumn("split", split_of(cfg)).withColumn("batch", F.lit(batch))
+                 .withColumn("split", split_of(cfg)).withColumn("batch", F.lit(sh.batch))
                  .select(*GOLD_COLUMNS))
-    gold_rows.write.format("delta").mode("append").save(lake.table("gold/documents"))
-    (sigs.join(keep.select("doc_id"), "doc_id", "left_semi").withColumn("batch", F.lit(batch))
-     .write.format("delta").mode("append").save(lake.table("gold/minhash")))
-    dups = match_kind(fate, sigs, edges).withColumn("batch", F.lit(batch))
-    dups.write.format("delta").mode("append").save(lake.table("gold/duplicates"))
+    merge_insert(spark, sh.table("gold/documents"), gold_rows, ["doc_id"])
+    sh.kill_point("gold written")
 
 
 if __name__ == "__main__":

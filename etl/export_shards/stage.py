@@ -8,7 +8,7 @@ Arrow batch (plus the sorted ``seq_id`` keys) however large the split. The heade
 token count and the Delta version read; a training job then needs only numpy
 (:func:`llmlake.shards.open_shard`).
 
-Run it as ``llmlake etl export-shards``.
+Run it as ``llmlake etl export-shards`` or ``spark-submit etl/export_shards/stage.py``.
 
 Example::
 
@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from llmlake.config import Params
-from llmlake.lake import SPLITS, Lake, write_json
+from llmlake.lake import SPLITS, write_json
 from llmlake.log import get_logger
 from llmlake.shards import ShardHeader, dtype_for
+from llmlake.stage import StageError, stage_shell
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
+    from tokenizers import Tokenizer
 
 log = get_logger(__name__)
 
@@ -99,39 +100,44 @@ def _checked(tokens: Any, split: str, seq_len: int, vocab_size: int) -> np.ndarr
 
 
 def run(params: Params) -> dict[str, Any]:
-    from deltalake import DeltaTable
+    from llmlake.spark import log_table
+    from llmlake.tokenizer import TOKENIZER_FILE, file_hash, load
 
-    from llmlake.tokenizer import EOS, PAD, TOKENIZER_FILE, file_hash, load
+    with stage_shell("export_shards", params) as sh:
+        version = sh.require("gold/sequences")
+        source = sh.table("gold/sequences")
+        tok_path = sh.require_artifact("tokenizer", TOKENIZER_FILE) / TOKENIZER_FILE
+        tok, tok_hash = load(tok_path), file_hash(tok_path)
+        table = log_table(source)
+        if table is None or table.version() != version:
+            raise StageError(f"{source}: export-shards reads local lakes only (delta-rs)")
+        folder = sh.lake.artifact("shards")
+        folder.mkdir(parents=True, exist_ok=True)
+        seq_len, vocab = params.train.context + 1, tok.get_vocab_size()
+        with sh.step("export"):
+            counts = export_splits(table.to_pyarrow_dataset(), SPLITS, seq_len, vocab, folder)
+        splits = {split: write_header(folder, split, n, tok, tok_hash, seq_len, source, version)
+                  for split, n in counts.items()}
+        metrics = {"delta_version": version, "seq_len": seq_len, "dtype": dtype_for(vocab),
+                   "splits": splits}
+        return sh.finish(metrics, lineage={"artifact": "artifacts/shards"})
 
-    started = time.time()
-    lake = Lake(params.lake)
-    source = lake.table("gold/sequences")
-    tok_path = lake.artifact("tokenizer") / TOKENIZER_FILE
-    tok, tok_hash = load(tok_path), file_hash(tok_path)
-    table = DeltaTable(source)
-    version = table.version()
-    folder = lake.artifact("shards")
-    folder.mkdir(parents=True, exist_ok=True)
-    seq_len, vocab = params.train.context + 1, tok.get_vocab_size()
-    counts = export_splits(table.to_pyarrow_dataset(), SPLITS, seq_len, vocab, folder)
-    splits = {}
-    for split, n in counts.items():
-        header = ShardHeader(
-            split=split, dtype=dtype_for(vocab), vocab_size=vocab, seq_len=seq_len,
-            sequences=n, tokens=n * seq_len, eos_id=tok.token_to_id(EOS),
-            pad_id=tok.token_to_id(PAD), tokenizer_sha256=tok_hash, source=source,
-            delta_version=version)
-        # After the .bin is in place: a header always describes a complete file.
-        write_json(folder / header.header_file, asdict(header))
-        splits[split] = {"sequences": n, "tokens": n * seq_len,
-                         "file": str(folder / header.data_file)}
-        log.info("export-shards: %s: %d sequences (%s)", split, n, header.dtype)
-    report = {"source": source, "delta_version": version, "seq_len": seq_len,
-              "dtype": dtype_for(vocab), "splits": splits,
-              "seconds": round(time.time() - started, 2)}
-    lake.write_report("shards.json", report)
-    lake.write_lineage("export_shards", {source: {"version": version}}, folder=str(folder))
-    return report
+
+def write_header(folder: Path, split: str, n: int, tok: Tokenizer, tok_hash: str,
+                 seq_len: int, source: str, version: int) -> dict[str, Any]:
+    """The JSON header beside a split's ``.bin``, written after it: a header always
+    describes a complete file."""
+    from llmlake.tokenizer import EOS, PAD
+
+    vocab = tok.get_vocab_size()
+    header = ShardHeader(
+        split=split, dtype=dtype_for(vocab), vocab_size=vocab, seq_len=seq_len,
+        sequences=n, tokens=n * seq_len, eos_id=tok.token_to_id(EOS),
+        pad_id=tok.token_to_id(PAD), tokenizer_sha256=tok_hash, source=source,
+        delta_version=version)
+    write_json(folder / header.header_file, asdict(header))
+    log.info("export-shards: %s: %d sequences (%s)", split, n, header.dtype)
+    return {"sequences": n, "tokens": n * seq_len, "file": header.data_file}
 
 
 if __name__ == "__main__":

@@ -6,31 +6,29 @@ paths, HDFS or ``s3a://``), hands one file per Spark task to :mod:`etl.ingest.re
 on ``doc_id`` (re-ingesting the same files adds nothing), unreadable records are MERGEd into
 ``quarantine/records`` with their origin and reason, and skipped records are counted.
 
-Run it as ``llmlake etl ingest`` or ``spark-submit etl/ingest.py --params params.yaml``.
+Run it as ``llmlake etl ingest`` or ``spark-submit etl/ingest/stage.py --params params.yaml``.
 
 Example::
 
     >>> from llmlake.config import load_params
-    >>> from etl import ingest
-    >>> report = ingest.run(load_params("params.yaml"))     # doctest: +SKIP
+    >>> from etl.ingest.stage import run
+    >>> report = run(load_params("params.yaml"))     # doctest: +SKIP
     >>> report["records"]["written"]                        # doctest: +SKIP
     2871
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from etl.ingest.readers import ReaderOptions, detect_format, read_file, sniff_format
 from llmlake.config import IngestConfig, Params
-from llmlake.lake import Lake
 from llmlake.log import get_logger
 from llmlake.spark import arrow_schema, rows_to_batch
-from llmlake.tables import insert_new, merge_quarantine, pick_new, table_state
+from llmlake.stage import Shell, StageError, stage_shell
+from llmlake.tables import insert_new, merge_quarantine, pick_new
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -140,10 +138,6 @@ def parse_sources(spark: SparkSession, files: list[str], cfg: IngestConfig) -> D
     return paths.mapInArrow(_parse_partition(reader_options(cfg), cfg.batch_rows, schema), struct)
 
 
-def batch_id() -> str:
-    return "ingest-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
 def summarize(staged: DataFrame) -> dict[str, Counter]:
     """Counts of documents, skips and quarantines by reason from the staged rows."""
     from pyspark.sql import functions as F
@@ -164,52 +158,53 @@ def summarize(staged: DataFrame) -> dict[str, Counter]:
 def run(params: Params) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
-    from llmlake.spark import get_spark
+    cfg = params.ingest
+    with stage_shell("ingest", params) as sh:
+        spark = sh.spark
+        files, empty = list_sources(spark, cfg.sources)
+        for pattern in empty:
+            sh.log.warning("ingest.sources entry %r matched no files", pattern)
+        if not files:
+            raise StageError(f"ingest.sources matched no files: {cfg.sources}")
+        sh.log.info("ingest: %d files from %d source patterns", len(files), len(cfg.sources))
+        with sh.step("parse"):
+            # lz4: the staging copy is read once, so cheap compression beats small files.
+            (parse_sources(spark, files, cfg).write.mode("overwrite")
+             .option("compression", "lz4").parquet(sh.staging("parsed")))
+            staged = spark.read.parquet(sh.staging("parsed"))
+            counts = summarize(staged)
+        with sh.step("bronze"):
+            written, distinct_docs = write_bronze(sh, staged)
+        sh.kill_point("bronze written")
+        with sh.step("quarantine"):
+            quarantine = (staged.filter("kind = 'quarantine'").select(
+                "origin", F.lit("ingest").alias("stage"), "reason", "payload",
+                F.lit(None).cast("string").alias("doc_id"), F.lit(sh.batch).alias("batch")))
+            quarantined = merge_quarantine(spark, sh.table("quarantine/records"), quarantine)
+        metrics = _metrics(files, empty, counts, distinct_docs, written, quarantined)
+        return sh.finish(metrics, tables=("bronze/documents", "quarantine/records"))
 
-    started = time.time()
-    cfg, lake = params.ingest, Lake(params.lake)
-    spark = get_spark(params.spark)
-    files, empty = list_sources(spark, cfg.sources)
-    for pattern in empty:
-        log.warning("ingest.sources entry %r matched no files", pattern)
-    if not files:
-        raise SystemExit(f"ingest.sources matched no files: {cfg.sources}")
-    batch = batch_id()
-    log.info("ingest %s: %d files from %d source patterns", batch, len(files), len(cfg.sources))
 
-    staging = f"{params.lake.root.rstrip('/')}/_staging/ingest"
-    # lz4: the staging copy is read once, so cheap compression beats small files.
-    (parse_sources(spark, files, cfg).write.mode("overwrite").option("compression", "lz4")
-     .parquet(staging))
-    staged = spark.read.parquet(staging)
-    counts = summarize(staged)
+def write_bronze(sh: Shell, staged: DataFrame) -> tuple[int, int]:
+    """MERGE the new documents into bronze; returns (written, distinct in the batch)."""
+    from pyspark.sql import functions as F
 
-    docs = staged.filter("kind = 'doc'").withColumn("ingest_batch", F.lit(batch))
-    bronze = lake.table("bronze/documents")
-    chosen, written, distinct_docs = pick_new(spark, bronze, docs.select("doc_id", "origin"),
+    bronze = sh.table("bronze/documents")
+    docs = staged.filter("kind = 'doc'").withColumn("ingest_batch", F.lit(sh.batch))
+    chosen, written, distinct_docs = pick_new(sh.spark, bronze, docs.select("doc_id", "origin"),
                                               "doc_id", "origin")
     if written:
-        insert_new(spark, bronze, docs.select(*BRONZE_COLUMNS), chosen, "doc_id")
+        insert_new(sh.spark, bronze, docs.select(*BRONZE_COLUMNS), chosen, "doc_id")
     chosen.unpersist()
-    log.info("bronze: %d new documents (%d already present)", written, distinct_docs - written)
-
-    quarantine = (staged.filter("kind = 'quarantine'")
-                  .select("origin", F.lit("ingest").alias("stage"), "reason", "payload",
-                          F.lit(None).cast("string").alias("doc_id"), F.lit(batch).alias("batch")))
-    quarantined = merge_quarantine(spark, lake.table("quarantine/records"), quarantine)
-    report = _report(spark, lake, batch, files, empty, counts, distinct_docs, written,
-                     quarantined, time.time() - started)
-    return report
+    sh.log.info("bronze: %d new documents (%d already present)", written,
+                distinct_docs - written)
+    return written, distinct_docs
 
 
-def _report(spark: SparkSession, lake: Lake, batch: str, files: list[str], empty: list[str],
-            counts: dict[str, Counter], distinct_docs: int, written: int, quarantined: int,
-            seconds: float) -> dict[str, Any]:
+def _metrics(files: list[str], empty: list[str], counts: dict[str, Counter],
+             distinct_docs: int, written: int, quarantined: int) -> dict[str, Any]:
     documents = counts["doc"]["documents"]
-    tables = {"bronze/documents": table_state(spark, lake.table("bronze/documents")),
-              "quarantine/records": table_state(spark, lake.table("quarantine/records"))}
-    report = {
-        "ingest_batch": batch,
+    return {
         "files": len(files),
         "sources_without_files": empty,
         "records": {
@@ -222,13 +217,7 @@ def _report(spark: SparkSession, lake: Lake, batch: str, files: list[str], empty
         },
         "skipped": dict(sorted(counts["skip"].items())),
         "quarantined": dict(sorted(counts["quarantine"].items())),
-        "tables": tables,
-        "seconds": round(seconds, 1),
     }
-    lake.write_report("ingest.json", report)
-    lake.write_lineage("ingest", tables, ingest_batch=batch, files=len(files))
-    log.info("ingest done in %.1fs: %s", seconds, report["records"])
-    return report
 
 
 if __name__ == "__main__":

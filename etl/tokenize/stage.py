@@ -15,9 +15,8 @@
    deterministic shuffle of the sequences. A rerun on the same gold version, tokenizer and
    params commits nothing.
 
-Run it as ``llmlake etl tokenize`` or ``spark-submit etl/sequences.py``. (The module is not
-called ``tokenize``: as a script its folder goes first on ``sys.path`` and would shadow the
-standard library module of that name.)
+Run it as ``llmlake etl tokenize`` or ``spark-submit etl/tokenize/stage.py``. (As a package,
+``etl.tokenize`` does not shadow the standard library module of that name.)
 
 Example::
 
@@ -30,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from functools import cache
@@ -39,14 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 from etl.tokenize.packing import Remainder
 from llmlake.config import Params, fingerprint
-from llmlake.lake import Lake
-from llmlake.log import Steps, get_logger
+from llmlake.log import get_logger
+from llmlake.stage import Shell, stage_shell
 from llmlake.tables import get_property, set_property
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
     from tokenizers import Tokenizer
 
 log = get_logger(__name__)
@@ -195,6 +193,27 @@ def split_stats(encoded: DataFrame, seq_len: int, remainder: str) -> dict[str, d
     return stats
 
 
+def doc_length_histogram(encoded: DataFrame) -> list[dict[str, int]]:
+    """Documents per length bucket (tokens with EOS, powers of two), for a DVC plot."""
+    from pyspark.sql import functions as F
+
+    bucket = F.pow(F.lit(2), F.floor(F.log2(F.greatest(F.col("n_tokens"), F.lit(1)))))
+    rows = encoded.groupBy(bucket.cast("long").alias("tokens_from")).count().collect()
+    return [{"tokens_from": r["tokens_from"], "documents": r["count"]}
+            for r in sorted(rows, key=lambda r: r["tokens_from"])]
+
+
+def docs_per_sequence(spark: SparkSession, out: str, eos: int) -> list[dict[str, int]]:
+    """Sequences by the number of document ends (EOS) they hold: how tightly documents
+    pack into ``train.context`` tokens."""
+    from pyspark.sql import functions as F
+
+    ends = F.size(F.filter("tokens", lambda t: t == eos)).alias("document_ends")
+    rows = spark.read.format("delta").load(out).groupBy(ends).count().collect()
+    return [{"document_ends": r["document_ends"], "sequences": r["count"]}
+            for r in sorted(rows, key=lambda r: r["document_ends"])]
+
+
 def state_key(gold_version: int, tok_hash: str, params: Params) -> str:
     """What the sequences were built from; the same key means a rerun has nothing to do."""
     state = {"gold": gold_version, "tokenizer": tok_hash, "tokenize": asdict(params.tokenize),
@@ -203,44 +222,38 @@ def state_key(gold_version: int, tok_hash: str, params: Params) -> str:
 
 
 def run(params: Params) -> dict[str, Any]:
-    from llmlake.spark import delta_version, get_spark
-    from llmlake.tables import table_state
     from llmlake.tokenizer import TOKENIZER_FILE, file_hash, load
 
-    started, steps = time.time(), Steps(log, "tokenize")
-    lake, seq_len = Lake(params.lake), params.train.context + 1
-    gold_path, out = lake.table("gold/documents"), lake.table("gold/sequences")
-    tok_path = lake.artifact("tokenizer") / TOKENIZER_FILE
-    tok, tok_hash = load(tok_path), file_hash(tok_path)
-    spark = get_spark(params.spark)
-    gold_version = delta_version(spark, gold_path)
-    if gold_version is None:
-        raise FileNotFoundError(f"no Delta table at {gold_path}: run `llmlake etl dedup` first")
-    key = state_key(gold_version, tok_hash, params)
-    if delta_version(spark, out) is not None and get_property(spark, out, STATE_PROPERTY) == key:
-        log.info("tokenize: %s is up to date (gold version %d)", out, gold_version)
-        return _previous(lake, key)
-    gold = spark.read.format("delta").option("versionAsOf", gold_version).load(gold_path)
-    stats = build(gold, tok, params, out, steps)
-    set_property(spark, out, STATE_PROPERTY, key)
-    state = table_state(spark, out)
-    report = {
-        "state": key, "seq_len": seq_len, "vocab_size": tok.get_vocab_size(),
-        "tokenizer_sha256": tok_hash, "gold_version": gold_version,
-        "sequences_version": state["version"], "sequences": state["rows"], "splits": stats,
-        "config": asdict(params.tokenize), "step_seconds": steps.seconds,
-        "seconds": round(time.time() - started, 2),
-    }
-    lake.write_report("tokenize.json", report)
-    lake.write_lineage("tokenize", {gold_path: {"version": gold_version}, out: state},
-                       tokenizer_sha256=tok_hash)
-    log.info("tokenize: %d sequences of %d tokens in %.1fs", state["rows"], seq_len,
-             report["seconds"])
-    return report
+    seq_len = params.train.context + 1
+    with stage_shell("tokenize", params) as sh:
+        gold_version = sh.require("gold/documents")
+        tok_path = sh.require_artifact("tokenizer", TOKENIZER_FILE) / TOKENIZER_FILE
+        tok, tok_hash = load(tok_path), file_hash(tok_path)
+        spark, out = sh.spark, sh.table("gold/sequences")
+        key = state_key(gold_version, tok_hash, params)
+        if sh.version("gold/sequences") is not None and \
+                get_property(spark, out, STATE_PROPERTY) == key:
+            previous = _previous(sh, key)
+            if previous is not None:
+                sh.log.info("tokenize: %s is up to date (gold version %d)", out, gold_version)
+                return previous
+        gold = (spark.read.format("delta").option("versionAsOf", gold_version)
+                .load(sh.table("gold/documents")))
+        stats, plots = build(gold, tok, params, out, sh)
+        set_property(spark, out, STATE_PROPERTY, key)
+        for name, rows in plots.items():
+            sh.plot(name, rows)
+        metrics = {
+            "state": key, "seq_len": seq_len, "vocab_size": tok.get_vocab_size(),
+            "tokenizer_sha256": tok_hash, "gold_version": gold_version, "splits": stats,
+            "config": asdict(params.tokenize),
+        }
+        return sh.finish(metrics, tables=("gold/sequences",),
+                         lineage={"tokenizer_sha256": tok_hash})
 
 
-def build(gold: DataFrame, tok: Tokenizer, params: Params, out: str, steps: Steps
-          ) -> dict[str, dict[str, int]]:
+def build(gold: DataFrame, tok: Tokenizer, params: Params, out: str, sh: Shell
+          ) -> tuple[dict[str, dict[str, int]], dict[str, list[dict[str, Any]]]]:
     """Encode ``gold`` once, then pack it and overwrite the sequences table at ``out``.
 
     The encoded documents are read twice (counts and offsets, then the tokens), so they are
@@ -252,31 +265,31 @@ def build(gold: DataFrame, tok: Tokenizer, params: Params, out: str, steps: Step
     from llmlake.tokenizer import EOS, PAD
 
     cfg, seq_len = params.tokenize, params.train.context + 1
-    with steps("encode"):
+    with sh.step("encode"):
         encoded = encode(gold, tok.to_str(), tok.token_to_id(EOS), cfg.batch_docs, cfg.seed)
         encoded = encoded.persist(StorageLevel.MEMORY_AND_DISK)
         stats = split_stats(encoded, seq_len, cfg.remainder)
-    log.info("tokenize: encoded %s", {s: v["tokens"] for s, v in stats.items()})
+    sh.log.info("tokenize: encoded %s", {s: v["tokens"] for s, v in stats.items()})
     docs = sum(v["documents"] for v in stats.values())
-    with steps("pack and write"):
+    plots = {"doc_lengths": doc_length_histogram(encoded)}
+    with sh.step("pack and write"):
         located = with_offsets(encoded, broadcast=docs <= BROADCAST_DOCS)
         seqs = pack_sequences(located, seq_len, cfg.remainder, tok.token_to_id(PAD), cfg.seed)
         seqs.write.format("delta").mode("overwrite").save(out)
+    sh.kill_point("sequences written")
     encoded.unpersist()
-    return stats
+    with sh.step("sequence fill"):
+        plots["docs_per_sequence"] = docs_per_sequence(gold.sparkSession, out, tok.token_to_id(EOS))
+    return stats, plots
 
 
-def _previous(lake: Lake, key: str) -> dict[str, Any]:
-    """The report of the run that built the current table (left as it is, so DVC sees no
-    change), or a minimal one if it was deleted or belongs to another build (a run that
-    stopped between committing the table and writing its report)."""
-    path = lake.report("tokenize.json")
-    report = json.loads(path.read_text()) if path.exists() else {}
-    if report.get("state") != key:
-        report = {"state": key,
-                  "note": "sequences were already up to date; counts not recomputed"}
-        lake.write_report("tokenize.json", report)
-    return {**report, "unchanged": True}
+def _previous(sh: Shell, key: str) -> dict[str, Any] | None:
+    """The metrics of the run that built the current table under ``key`` (left as they are,
+    so DVC sees no change); None if they are gone or belong to another build (a run that
+    stopped between committing the table and writing its metrics), so the caller rebuilds."""
+    path = sh.lake.report("tokenize.json")
+    metrics = json.loads(path.read_text()) if path.exists() else {}
+    return {**metrics, "unchanged": True} if metrics.get("state") == key else None
 
 
 if __name__ == "__main__":

@@ -1,56 +1,40 @@
-"""Tokenizer training: a byte-level BPE learned from the gold train split.
+"""The ``tokenizer`` stage: a byte-level BPE learned from the gold train split.
 
-This module owns ``artifacts/tokenizer/`` and ``reports/tokenizer.json``:
+It owns ``artifacts/tokenizer/`` (the format is :mod:`llmlake.tokenizer`'s) and
+``reports/tokenizer.json``. ``run(params)`` streams a seeded sample of
+``tokenizer.sample_docs`` train documents from ``gold/documents`` into training
+(:mod:`etl.tokenizer.bpe`; never collected whole on the driver), measures the result on up
+to ``tokenizer.eval_docs`` val documents and writes the report and lineage.
 
-* :func:`new_tokenizer`, :func:`train` and :func:`measure` are the pure core: a GPT-2 style
-  byte-level BPE (lossless: any text decodes back to itself) with the special tokens
-  ``<|endoftext|>`` (id 0, the end of every document) and ``<|pad|>`` (id 1), trained from
-  any iterator of texts, and its bytes per token and tokens per word on other texts.
-* :func:`save` writes ``tokenizer.json`` (``tokenizers.Tokenizer.from_file``) next to the
-  ``tokenizer_config.json`` and ``special_tokens_map.json`` that
-  ``transformers.AutoTokenizer.from_pretrained(folder)`` reads.
-* ``run(params)`` streams a seeded sample of ``tokenizer.sample_docs`` train documents from
-  ``gold/documents`` into training (never collected whole on the driver), measures the
-  result on up to ``tokenizer.eval_docs`` val documents and writes the report and lineage.
-
-Run it as ``llmlake etl tokenizer`` or ``spark-submit etl/tokenizer.py``.
+Run it as ``llmlake etl tokenizer`` or ``spark-submit etl/tokenizer/stage.py``.
 
 Example::
 
-    >>> tok = train(["the cat sat on the mat"] * 50, vocab_size=300)
-    >>> tok.decode(tok.encode("the cat sat").ids)
-    'the cat sat'
-    >>> tok.token_to_id(EOS), tok.token_to_id(PAD)
-    (0, 1)
-    >>> EOS in tok.decode(tok.encode("quoting <|endoftext|>").ids)   # text stays text
-    True
+    >>> from llmlake.config import load_params
+    >>> report = run(load_params("params.yaml"))           # doctest: +SKIP
+    >>> report["special_tokens"]                           # doctest: +SKIP
+    {'<|endoftext|>': 0, '<|pad|>': 1}
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from etl.tokenizer.bpe import measure, train
 from llmlake.config import Params, TokenizerConfig
-from llmlake.lake import Lake
 from llmlake.log import get_logger
+from llmlake.stage import StageError, stage_shell
+from llmlake.tokenizer import SPECIAL_TOKENS, file_hash, save
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = get_logger(__name__)
 
-EOS = "<|endoftext|>"
-PAD = "<|pad|>"
-# Listed first, so their ids are 0 and 1 in every vocabulary this module trains.
-SPECIAL_TOKENS = (EOS, PAD)
-TOKENIZER_FILE = "tokenizer.json"
-# Texts handed to the Rust side per call when measuring.
-MEASURE_BATCH = 256
 
 
 def split_texts(spark: SparkSession, gold: str, split: str, limit: int, seed: int
@@ -75,53 +59,38 @@ def split_texts(spark: SparkSession, gold: str, split: str, limit: int, seed: in
 
 
 def run(params: Params) -> dict[str, Any]:
-    from llmlake.spark import delta_version, get_spark
-
     cfg: TokenizerConfig = params.tokenizer
-    lake = Lake(params.lake)
-    gold = lake.table("gold/documents")
-    spark = get_spark(params.spark)
-    version = delta_version(spark, gold)
-    if version is None:
-        raise FileNotFoundError(f"no Delta table at {gold}: run `llmlake etl dedup` first")
-    texts, expected = split_texts(spark, gold, "train", cfg.sample_docs, cfg.seed)
-    if expected == 0:
-        raise ValueError(f"{gold} has no train documents to learn a tokenizer from")
-    log.info("tokenizer: training a %d-id byte-level BPE on about %d train documents",
-             cfg.vocab_size, expected)
-    seen = [0]
+    with stage_shell("tokenizer", params) as sh:
+        version = sh.require("gold/documents")
+        gold = sh.table("gold/documents")
+        texts, expected = split_texts(sh.spark, gold, "train", cfg.sample_docs, cfg.seed)
+        if expected == 0:
+            raise StageError(f"{gold} has no train documents to learn a tokenizer from")
+        sh.log.info("tokenizer: training a %d-id byte-level BPE on about %d train documents",
+                    cfg.vocab_size, expected)
+        seen = [0]
 
-    def counted(it: Iterator[str]) -> Iterator[str]:
-        for text in it:
-            seen[0] += 1
-            yield text
+        def counted(it: Iterator[str]) -> Iterator[str]:
+            for text in it:
+                seen[0] += 1
+                yield text
 
-    train_started = time.time()
-    tok = train(counted(texts), cfg.vocab_size, cfg.min_frequency, length=expected,
-                progress=sys.stderr.isatty())
-    n_train = seen[0]
-    train_seconds = time.time() - train_started
-    path = save(tok, lake.artifact("tokenizer"))
-    val, n_val = split_texts(spark, gold, "val", cfg.eval_docs, cfg.seed)
-    report = {
-        "config": asdict(cfg),
-        "vocab_size": tok.get_vocab_size(),
-        "special_tokens": {t: tok.token_to_id(t) for t in SPECIAL_TOKENS},
-        "train_documents": n_train,
-        "train_seconds": round(train_seconds, 2),
-        "val": measure(tok, val) if n_val else None,
-        "tokenizer": str(path),
-        "tokenizer_sha256": file_hash(path),
-        "gold_version": version,
-    }
-    lake.write_report("tokenizer.json", report)
-    lake.write_lineage("tokenizer", {gold: {"version": version}}, artifact=str(path),
-                       sha256=report["tokenizer_sha256"])
-    val_stats = report["val"] or {}
-    log.info("tokenizer: %d ids; val %s bytes/token, %s tokens/word; %s",
-             report["vocab_size"], val_stats.get("bytes_per_token"),
-             val_stats.get("tokens_per_word"), path)
-    return report
+        with sh.step("train"):
+            tok = train(counted(texts), cfg.vocab_size, cfg.min_frequency, length=expected,
+                        progress=sys.stderr.isatty())
+            path = save(tok, sh.lake.artifact("tokenizer"))
+        with sh.step("measure"):
+            val, n_val = split_texts(sh.spark, gold, "val", cfg.eval_docs, cfg.seed)
+            measured = measure(tok, val) if n_val else None
+        metrics = {
+            "config": asdict(cfg), "vocab_size": tok.get_vocab_size(),
+            "special_tokens": {t: tok.token_to_id(t) for t in SPECIAL_TOKENS},
+            "train_documents": seen[0], "val": measured,
+            "tokenizer_sha256": file_hash(path), "gold_version": version,
+        }
+        sh.log.info("tokenizer: %d ids; val %s; %s", metrics["vocab_size"], measured, path)
+        return sh.finish(metrics, lineage={"artifact": "artifacts/tokenizer",
+                                           "sha256": metrics["tokenizer_sha256"]})
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@ Example::
 
     llmlake validate bronze
     llmlake validate silver
-    spark-submit etl/validate.py bronze --set validate.bronze_min_rows=10
+    spark-submit etl/validate/stage.py bronze --set validate.bronze_min_rows=10
 
     >>> from llmlake.config import Params
+    >>> from etl.validate.suites import SUITES
     >>> sorted(SUITES["bronze"].parameters(Params()))
     ['bronze_min_rows', 'content_types']
 """
@@ -27,8 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from etl.validate.suites import TableSuite, table_suite
 from llmlake.config import Params
-from llmlake.lake import Lake, utc_now
+from llmlake.stage import stage_shell
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -302,32 +301,23 @@ def _short(value: Any, limit: int) -> str:
 
 def run(params: Params, table: str) -> bool:
     """Validate the lake table registered as ``table``; report and return success."""
-    from llmlake.spark import delta_version, get_spark
-
     spec = table_suite(table)
-    lake = Lake(params.lake)
-    path = lake.table(spec.table)
-    report = f"validate_{table}.json"
-    spark = get_spark(params.spark)
-    version = delta_version(spark, path)
-    if version is None:
-        message = f"no Delta table at {path}: run the stage that writes {spec.table} first"
-        print(f"validate {table}: FAILED, {message}", file=sys.stderr)
-        lake.write_report(report, {"table": spec.table, "success": False, "error": message})
-        return False
-    parameters = spec.parameters(params)
-    started = time.perf_counter()
-    # Pin the version, so the report names exactly the snapshot that was validated.
-    df = spark.read.format("delta").option("versionAsOf", version).load(path)
-    if spec.view is not None:
-        df = spec.view(df, params)
-    # One site per table: DVC stages must not share an output folder.
-    docs = lake.report("gx") / table
-    summary = validate_dataframe(df, spec.suite_path, parameters, docs)
-    seconds = time.perf_counter() - started
-    _print_summary(table, path, version, summary, seconds)
-    lake.write_report(report, _report(spec, version, parameters, summary, seconds))
-    return summary.success
+    with stage_shell("validate", params, item=table) as sh:
+        version = sh.require(spec.table)
+        path = sh.table(spec.table)
+        parameters = spec.parameters(params)
+        with sh.step("validate"):
+            # Pin the version, so the report names exactly the snapshot that was validated.
+            df = sh.spark.read.format("delta").option("versionAsOf", version).load(path)
+            if spec.view is not None:
+                df = spec.view(df, params)
+            # One site per table: DVC stages must not share an output folder.
+            summary = validate_dataframe(df, spec.suite_path, parameters,
+                                         sh.lake.report("gx") / table)
+        _print_summary(table, path, version, summary, sh.steps.seconds["validate"])
+        sh.finish(_report(spec, version, parameters, summary),
+                  data_docs=summary.data_docs_index)
+        return summary.success
 
 
 def _print_summary(
@@ -352,7 +342,6 @@ def _report(
     version: int,
     parameters: Mapping[str, Any],
     summary: ValidationSummary,
-    seconds: float,
 ) -> dict[str, Any]:
     return {
         "table": spec.table,
@@ -363,9 +352,6 @@ def _report(
         "statistics": summary.statistics(),
         "failed_expectations": [asdict(o) for o in summary.failures],
         "skipped_expectations": list(summary.skipped),
-        "data_docs": summary.data_docs_index,
-        "seconds": round(seconds, 2),
-        "validated_at": utc_now(),
     }
 
 

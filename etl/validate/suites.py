@@ -19,8 +19,13 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import cache
+from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +35,18 @@ from llmlake.lake import SPLITS
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations"
+# The packaged suites (the ``expectations`` package): a Traversable, since from a zip
+# (spark-submit --py-files) they are zip members with no file system path of their own.
+SUITES_DIR: Traversable = files("expectations")
+# as_file copies a zip member to a temporary file that lives as long as its context; these
+# stay open until the process exits. From a directory (source tree, wheel) nothing is copied.
+_extracted = ExitStack()
+atexit.register(_extracted.close)
+
+
+@cache
+def _suite_file(name: str) -> Path:
+    return _extracted.enter_context(as_file(SUITES_DIR / name))
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,8 @@ class TableSuite:
 
     @property
     def suite_path(self) -> Path:
-        return SUITES_DIR / self.suite_file
+        """A real file (the stage's ``load_suite`` opens it by path), even from a zip."""
+        return _suite_file(self.suite_file)
 
 
 def _bronze_parameters(params: Params) -> dict[str, Any]:

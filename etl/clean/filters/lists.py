@@ -15,15 +15,23 @@ Example::
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
-DATA_DIR = Path(__file__).parent / "data"
+# A Traversable, not a Path: inside a zip (spark-submit --py-files) the packaged lists are
+# zip members with no file system path, yet they open and read all the same.
+DATA_DIR: Traversable = files("etl.clean.filters") / "data"
 BAD_WORDS_FILE = "bad_words_en.txt"
 URL_BLOCKLIST_FILE = "url_blocklist.txt"
 
 
-def list_path(path: str, default: str) -> Path:
-    """The file behind a configured path: ``""`` means the packaged ``default``."""
+def list_path(path: str, default: str) -> Path | Traversable:
+    """The file behind a configured path: ``""`` means the packaged ``default``.
+
+    Either way the result has ``.open()`` and ``.read_text()``; only a user's file is
+    certain to be a real :class:`~pathlib.Path`.
+    """
     return Path(path) if path else DATA_DIR / default
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from etl.clean.document import DROP_REASONS, SIGNAL_NAMES, CleanResult, clean_document
 from etl.clean.filters.fineweb import fineweb_signals
+from etl.clean.pii import PII_TYPES
 from llmlake.config_clean import CleanConfig
 
 SENTENCES = [
@@ -47,7 +48,7 @@ def test_good_page_is_kept_with_every_signal() -> None:
     assert res.text.split("\n") == SENTENCES  # C4 joins kept lines with single newlines
     assert set(res.signals) == set(SIGNAL_NAMES)
     assert all(isinstance(v, int | float) for v in res.signals.values())
-    assert res.pii == {"email": 0, "ip": 0, "phone": 0, "card": 0}
+    assert res.pii == dict.fromkeys(PII_TYPES, 0)
 
 
 def test_c4_line_removal_shows_in_the_text() -> None:
@@ -72,7 +73,7 @@ def test_pii_is_redacted_on_kept_documents_only() -> None:
     assert kept.pii["email"] == 1 and kept.pii["phone"] == 1
     dropped = clean(page("Mail me at jo@example.com today."))
     assert not dropped.kept and "jo@example.com" in dropped.text
-    assert dropped.pii == {"email": 0, "ip": 0, "phone": 0, "card": 0}
+    assert dropped.pii == dict.fromkeys(PII_TYPES, 0)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl.clean.pii import PIIConfig, is_card_number, luhn_ok, redact_pii
+from etl.clean.pii import (
+    IBAN_LENGTHS,
+    PII_TYPES,
+    PIIConfig,
+    iban_ok,
+    is_card_number,
+    luhn_ok,
+    redact_pii,
+    ssn_ok,
+)
 
 PII = [
     ("email", "jo@example.com"),
@@ -36,9 +45,35 @@ PII = [
     ("card", "3782 822463 10005"),
     ("card", "5555 5555 5555 4444"),
     ("card", "6011 1111 1111 1117"),
+    ("iban", "DE89 3704 0044 0532 0130 00"),
+    ("iban", "DE89370400440532013000"),
+    ("iban", "DE02 3704 0044 0532 0130 14"),  # the check digits 99 stands for (see NOT_PII)
+    ("iban", "DE97 3704 0044 0532 0130 50"),
+    ("iban", "GB29 NWBK 6016 1331 9268 19"),
+    ("iban", "FR14 2004 1010 0505 0001 3M02 606"),
+    ("iban", "NL91ABNA0417164300"),
+    ("iban", "BE68 5390 0754 7034"),
+    ("iban", "NO93 8601 1117 947"),  # the shortest (15)
+    ("iban", "MT84 MALT 0110 0001 2345 MTLC AST0 01S"),  # 31, letters in the last group
+    ("ssn", "078-05-1120"),
+    ("ssn", "123-45-6789"),
+    ("ssn", "665-01-0001"),
+    ("ssn", "899-99-9999"),
+    ("ssn", "001-01-0001"),
+    # A dashed triple after a country code is a phone number, not an SSN.
+    ("phone", "+49 123-45-6789"),
 ]
 
-PLACEHOLDER = {"email": "<EMAIL>", "ip": "<IP>", "phone": "<PHONE>", "card": "<CARD>"}
+PLACEHOLDER = {
+    "email": "<EMAIL>", "ip": "<IP>", "phone": "<PHONE>", "card": "<CARD>", "iban": "<IBAN>",
+    "ssn": "<SSN>",
+}
+NONE = dict.fromkeys(PII_TYPES, 0)
+
+
+def test_every_type_has_a_placeholder_and_a_switch() -> None:
+    assert set(PLACEHOLDER) == set(PII_TYPES)
+    assert set(redact_pii("")[1]) == set(PII_TYPES)
 
 
 @pytest.mark.parametrize(("kind", "value"), PII)
@@ -97,30 +132,97 @@ NOT_PII = [
     "@handle",
     "+1",
     "(2020)",
+    # IBAN look-alikes: a wrong check digit or account digit, a swapped pair, the wrong
+    # length for the country, an unknown country, check digits outside 02-98 that pass the
+    # sum (99 and 00 where 02 and 97 are right), mixed grouping, other codes.
+    "DE89 3704 0044 0532 0130 01",  # its account digits are Luhn-valid: not a card either
+    "DE88 3704 0044 0532 0130 00",
+    "DE89370400440532013001",
+    "DE89 3704 0044 0532 1030 00",
+    "DE89 3704 0044 0532 0130 0",
+    "DE89 3704 0044 0532 0130 000",
+    "DE89 3704 0044 0532 0130 0012",
+    "XX89 3704 0044 0532 0130 00",
+    "GB99 NWBK 6016 1331 9268 19",
+    "DE99 3704 0044 0532 0130 14",
+    "DE00 3704 0044 0532 0130 50",
+    "DE8937040044 0532013000",
+    "GB29NWBK 6016 1331 9268 19",
+    "ISO 13616",
+    "MP3 player",
+    "AB12 CD34 EF56",
+    # SSN look-alikes: reserved area (000, 666, 900-999), group 00 or serial 0000, no
+    # dashes, other digit groupings.
+    "000-12-3456",
+    "666-12-3456",
+    "900-12-3456",
+    "999-99-9999",
+    "123-00-4567",
+    "123-45-0000",
+    "123456789",
+    "123 45 6789",
+    "123-45-67890",
+    "1123-45-6789",
+    "123-456-789",
+    "12-345-6789",
+    "123-45-6789-01",
+    "A123-45-6789",
+    "123-45-6789.5",
 ]
 
 
 @pytest.mark.parametrize("value", NOT_PII)
 def test_look_alikes_stay_untouched(value: str) -> None:
     text = f"See {value} here."
-    assert redact_pii(text) == (text, dict.fromkeys(PLACEHOLDER, 0))
+    assert redact_pii(text) == (text, NONE)
 
 
 def test_several_items_and_counts() -> None:
     text, counts = redact_pii("a@b.example, c@d.example or 10.0.0.1 and 555-123-4567.")
     assert text == "<EMAIL>, <EMAIL> or <IP> and <PHONE>."
-    assert counts == {"email": 2, "ip": 1, "phone": 1, "card": 0}
+    assert counts == {**NONE, "email": 2, "ip": 1, "phone": 1}
 
 
-def test_types_can_be_switched_off() -> None:
-    text = "jo@example.com 10.0.0.1"
-    assert redact_pii(text, PIIConfig(emails=False))[0] == "jo@example.com <IP>"
-    assert redact_pii(text, PIIConfig(enabled=False))[0] == text
+def test_each_number_is_redacted_once_under_its_own_type() -> None:
+    text, counts = redact_pii(
+        "IBAN DE89 3704 0044 0532 0130 00, card 4111-1111-1111-1111, SSN 078-05-1120, "
+        "call +44 20 7946 0958 078-05-1120 or 555-123-4567 / +49 123-45-6789."
+    )
+    assert text == ("IBAN <IBAN>, card <CARD>, SSN <SSN>, call <PHONE> <SSN> or <PHONE> / "
+                    "<PHONE>.")
+    assert counts == {**NONE, "iban": 1, "card": 1, "ssn": 2, "phone": 3}
+
+
+@pytest.mark.parametrize(
+    ("switch", "kept"),
+    [("emails", "jo@example.com"), ("ibans", "DE89 3704 0044 0532 0130 00"),
+     ("ssns", "078-05-1120"), ("cards", "4111 1111 1111 1111")],
+)
+def test_types_can_be_switched_off(switch: str, kept: str) -> None:
+    text = f"{kept} 10.0.0.1"
+    redacted, counts = redact_pii(text, PIIConfig(**{switch: False}))
+    assert redacted == f"{kept} <IP>"
+    assert counts == {**NONE, "ip": 1}
+    assert redact_pii(text, PIIConfig(enabled=False)) == (text, NONE)
 
 
 def test_luhn() -> None:
     assert luhn_ok("79927398713") and not luhn_ok("79927398710")
     assert is_card_number("4111-1111-1111-1111") and not is_card_number("1111111111111117")
+
+
+def test_iban_check() -> None:
+    assert iban_ok("GB82 WEST 1234 5698 7654 32") and iban_ok("GB82WEST12345698765432")
+    assert not iban_ok("GB82 WEST 1234 5698 7654 33")  # checksum
+    assert not iban_ok("GB82 WEST 1234 5698 7654 3")  # length
+    assert not iban_ok("gb82 west 1234 5698 7654 32")  # upper case only
+    assert not iban_ok("GBXX WEST 1234 5698 7654 32") and not iban_ok("")
+
+
+def test_ssn_rules() -> None:
+    assert ssn_ok("078-05-1120") and ssn_ok("899-01-0001")
+    for bad in ("000-12-3456", "666-12-3456", "900-12-3456", "123-00-4567", "123-45-0000"):
+        assert not ssn_ok(bad), bad
 
 
 # -- properties -----------------------------------------------------------------------------
@@ -181,10 +283,7 @@ def test_any_email_is_redacted(first: str, local: str, labels: list[str], tld: s
 @given(st.lists(st.integers(0, 255), min_size=4, max_size=4))
 def test_any_ipv4_is_redacted(octets: list[int]) -> None:
     ip = ".".join(map(str, octets))
-    assert redact_pii(f"Host {ip} is up.") == (
-        "Host <IP> is up.",
-        {"email": 0, "ip": 1, "phone": 0, "card": 0},
-    )
+    assert redact_pii(f"Host {ip} is up.") == ("Host <IP> is up.", {**NONE, "ip": 1})
 
 
 @settings(max_examples=300, deadline=None)
@@ -192,3 +291,73 @@ def test_any_ipv4_is_redacted(octets: list[int]) -> None:
 def test_years_are_untouched(year: int, template: str) -> None:
     text = template.format(year, year + 1)
     assert redact_pii(text)[0] == text
+
+
+def iban_with_check_digits(country: str, account: str) -> str:
+    """The IBAN of ``account`` in ``country``, with the check digits that make it valid."""
+    rearranged = account + country + "00"
+    check = 98 - int("".join(str(int(ch, 36)) for ch in rearranged)) % 97
+    return f"{country}{check:02d}{account}"
+
+
+def grouped(iban: str) -> str:
+    return " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))
+
+
+@st.composite
+def ibans(draw: st.DrawFn) -> str:
+    """A valid IBAN of any registry country, its account part digits and capitals."""
+    country = draw(st.sampled_from(sorted(IBAN_LENGTHS)))
+    n = IBAN_LENGTHS[country] - 4
+    chars = st.sampled_from("0123456789" * 3 + "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    account = "".join(draw(st.lists(chars, min_size=n, max_size=n)))
+    return iban_with_check_digits(country, account)
+
+
+TEMPLATES = ["IBAN: {}.", "{}", "pay to {} today", "({})"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(ibans(), st.booleans(), st.sampled_from(TEMPLATES))
+def test_any_valid_iban_is_redacted(iban: str, spaced: bool, template: str) -> None:
+    assert iban_ok(iban)
+    text, counts = redact_pii(template.format(grouped(iban) if spaced else iban))
+    assert (text, counts) == (template.format("<IBAN>"), {**NONE, "iban": 1})
+
+
+@settings(max_examples=300, deadline=None)
+@given(ibans(), st.booleans(), st.data())
+def test_an_iban_with_one_digit_changed_stays(iban: str, spaced: bool, data: st.DataObject) -> None:
+    # Mod 97 catches every single-digit change; the look-alike must not become a card either.
+    digits = [i for i, ch in enumerate(iban) if ch.isdigit() and i >= 2]
+    i = data.draw(st.sampled_from(digits))
+    new = data.draw(st.sampled_from([d for d in "0123456789" if d != iban[i]]))
+    fake = iban[:i] + new + iban[i + 1:]
+    text = f"IBAN: {grouped(fake) if spaced else fake}."
+    assert redact_pii(text) == (text, NONE)
+
+
+SSN_AREAS = st.integers(1, 899).filter(lambda a: a != 666)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SSN_AREAS, st.integers(1, 99), st.integers(1, 9999), st.sampled_from(TEMPLATES))
+def test_any_valid_ssn_is_redacted(area: int, group: int, serial: int, template: str) -> None:
+    text, counts = redact_pii(template.format(f"{area:03d}-{group:02d}-{serial:04d}"))
+    assert (text, counts) == (template.format("<SSN>"), {**NONE, "ssn": 1})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.tuples(st.sampled_from([0, 666, *range(900, 1000)]), st.integers(0, 99),
+                  st.integers(0, 9999)),
+        st.tuples(SSN_AREAS, st.just(0), st.integers(0, 9999)),
+        st.tuples(SSN_AREAS, st.integers(0, 99), st.just(0)),
+    ),
+    st.sampled_from(TEMPLATES),
+)
+def test_an_ssn_breaking_the_ssa_rules_stays(parts: tuple[int, int, int], template: str) -> None:
+    area, group, serial = parts
+    text = template.format(f"{area:03d}-{group:02d}-{serial:04d}")
+    assert redact_pii(text) == (text, NONE)

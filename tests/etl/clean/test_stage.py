@@ -121,7 +121,7 @@ def test_rerun_is_a_no_op_and_a_param_change_redoes_everything(cleaned, spark):
 def test_silver_reads_back_without_a_jvm(cleaned):
     from deltalake import DeltaTable
 
-    table = DeltaTable(Lake(cleaned["params"].lake).table("silver/documents")).to_pyarrow_table()
+    table = DeltaTable(Lake(cleaned["params"].lake).table("silver/documents")).to_pyarrow_dataset().to_table()
     assert table.num_rows == len(cleaned["silver"])
     assert {"drop_reason", "pii_redactions", "gopher_n_words", "fineweb_newline_ratio"} <= set(
         table.column_names)

@@ -30,7 +30,7 @@ from etl.dedup.minhash import (
 )
 
 P = MERSENNE_PRIME
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 HASHER = MinHasher()  # 14 bands x 8 rows, seed 1: the defaults the stage uses
 HINDI = "\u0939\u093f\u0928\u094d\u0926\u0940"
 

@@ -21,7 +21,7 @@ from llmlake.lake import Lake
 
 pytestmark = pytest.mark.spark
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def corpus(out: Path, docs: int, seed: int) -> list[dict]:
@@ -132,7 +132,7 @@ def test_bronze_reads_back_without_a_jvm(first, spark):
     from deltalake import DeltaTable
 
     path = Lake(first["params"].lake).table("bronze/documents")
-    table = DeltaTable(path).to_pyarrow_table()
+    table = DeltaTable(path).to_pyarrow_dataset().to_table()
     assert table.num_rows == bronze(spark, first["params"]).count()
     assert set(ingest.BRONZE_COLUMNS) <= set(table.column_names)
     assert table.column("doc_id").null_count == 0
@@ -162,7 +162,7 @@ def test_sigkill_mid_write_leaves_previous_version(tmp_path, spark):
     params = lake_params(tmp_path, sample_sources(tmp_path / "a"))
     ingest.run(params)
     table = Path(Lake(params.lake).table("bronze/documents"))
-    version, rows = _delta_versions(table)[-1], DeltaTable(str(table)).to_pyarrow_table().num_rows
+    version, rows = _delta_versions(table)[-1], DeltaTable(str(table)).to_pyarrow_dataset().to_table().num_rows
     data_files = set(table.glob("*.parquet"))
 
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYTHONUNBUFFERED": "1"}
@@ -171,7 +171,7 @@ def test_sigkill_mid_write_leaves_previous_version(tmp_path, spark):
            "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
            "--conf", "spark.sql.catalog.spark_catalog="
                      "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-           str(ROOT / "etl" / "ingest.py"),
+           str(ROOT / "etl" / "ingest" / "stage.py"),
            "--set", f"lake.root={tmp_path / 'lake'}", "--set", f"lake.reports={tmp_path / 'r'}",
            "--set", f"ingest.sources={json.dumps(sample_sources(tmp_path / 'b'))}"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
@@ -186,12 +186,12 @@ def test_sigkill_mid_write_leaves_previous_version(tmp_path, spark):
     proc.wait()
 
     assert _delta_versions(table)[-1] == version, "a killed write must not commit"
-    assert DeltaTable(str(table)).to_pyarrow_table().num_rows == rows
+    assert DeltaTable(str(table)).to_pyarrow_dataset().to_table().num_rows == rows
     assert set(table.glob("*.parquet")) - data_files, "the kill should land mid-write"
 
     report = ingest.run(lake_params(tmp_path, sample_sources(tmp_path / "b")))
     expected = {t["url"] for t in small + big if t["kind"] == "document"}
-    urls = DeltaTable(str(table)).to_pyarrow_table(columns=["url"]).column("url").to_pylist()
+    urls = DeltaTable(str(table)).to_pyarrow_dataset().to_table(columns=["url"]).column("url").to_pylist()
     assert len(urls) == len(set(urls)) == len(expected)
     assert set(urls) == expected
     assert report["records"]["written"] == sum(t["kind"] == "document" for t in big)

@@ -400,6 +400,6 @@ def test_memory_stays_bounded(tmp_path: Path) -> None:
     """)
     env = {**os.environ, "LLMLAKE_LOG_LEVEL": "WARNING"}
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env=env, cwd=Path(__file__).parents[1], timeout=240, check=True)
+                         env=env, cwd=Path(__file__).parents[3], timeout=240, check=True)
     growth_mb = int(res.stdout.strip().splitlines()[-1])
     assert growth_mb < 80, growth_mb

@@ -59,4 +59,5 @@ def test_cli_validates_every_registered_table(table, spark, make_params, tmp_pat
     params_file.write_text(yaml.safe_dump(as_dict(make_params())))
     result = CliRunner().invoke(cli, ["--params", str(params_file), "validate", table])
     assert result.exit_code == 1, result.output
-    assert f"validate {table}: FAILED, no Delta table at" in result.output
+    assert f"error: llmlake validate {table}: input table " in result.output
+    assert "does not exist; make it with `llmlake etl " in result.output

@@ -1,0 +1,111 @@
+"""The stage shell: batches and staging of their own, reports split from timings, lineage
+that changes only with the tables, Delta commits stamped with stage and batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmlake.config import LakeConfig, Params
+from llmlake.stage import KILL_ENV, USER_METADATA, MissingInput, stage_shell
+
+
+def params_in(tmp_path: Path) -> Params:
+    return Params(lake=LakeConfig(root=str(tmp_path / "lake"),
+                                  reports=str(tmp_path / "reports"),
+                                  artifacts=str(tmp_path / "artifacts")))
+
+
+def test_each_run_has_its_own_batch_and_staging_folder_removed_at_the_end(tmp_path):
+    params = params_in(tmp_path)
+    with stage_shell("ingest", params) as a, stage_shell("ingest", params) as b:
+        assert a.batch != b.batch and a.batch.startswith("ingest-")
+        assert a.staging("parsed") != b.staging("parsed")
+        for shell in (a, b):
+            Path(shell.staging("parsed")).mkdir(parents=True)
+            (Path(shell.staging("parsed")) / "part-0").write_text("x")
+    assert not (tmp_path / "lake" / "_staging" / "ingest").exists()
+
+
+def test_staging_is_removed_when_the_stage_fails(tmp_path):
+    with pytest.raises(RuntimeError), stage_shell("clean", params_in(tmp_path)) as sh:
+        Path(sh.staging()).mkdir(parents=True)
+        raise RuntimeError("boom")
+    assert not Path(sh.staging()).exists()
+
+
+def test_finish_splits_metrics_from_timings(tmp_path):
+    params = params_in(tmp_path)
+    with stage_shell("tokenizer", params) as sh:
+        with sh.step("train"):
+            pass
+        out = sh.finish({"vocab_size": 512}, lineage={"sha256": "abc"}, train_docs_seen=3)
+    reports = tmp_path / "reports"
+    assert json.loads((reports / "tokenizer.json").read_text()) == {"vocab_size": 512}
+    timings = json.loads((reports / "timings" / "tokenizer.json").read_text())
+    assert set(timings) >= {"seconds", "steps", "batch", "finished_at", "train_docs_seen"}
+    assert "train" in timings["steps"]
+    lineage = json.loads((reports / "lineage" / "tokenizer.json").read_text())
+    assert lineage == {"stage": "tokenizer", "inputs": {}, "tables": {}, "sha256": "abc"}
+    assert out == {"vocab_size": 512, "train_docs_seen": 3}
+
+
+def test_plot_tables_are_csv_records(tmp_path):
+    with stage_shell("clean", params_in(tmp_path)) as sh:
+        path = sh.plot("languages", [{"lang": "en", "documents": 3}, {"lang": "de",
+                                                                       "documents": 1}])
+    assert path.name == "clean_languages.csv"
+    assert path.read_text().splitlines() == ["lang,documents", "en,3", "de,1"]
+
+
+def test_missing_input_names_table_and_maker(tmp_path):
+    with pytest.raises(MissingInput) as err, stage_shell("dedup", params_in(tmp_path)) as sh:
+        sh.require("silver/documents")
+    message = str(err.value)
+    assert message.startswith("llmlake etl dedup: input table ")
+    assert message.endswith("silver/documents does not exist; make it with `llmlake etl clean`")
+    assert "\n" not in message
+    with pytest.raises(MissingInput, match="make it with `llmlake etl tokenizer`"), \
+            stage_shell("tokenize", params_in(tmp_path)) as sh:
+        sh.require_artifact("tokenizer", "tokenizer.json")
+
+
+def test_kill_point_kills_only_when_named(tmp_path):
+    code = ("from llmlake.config import Params, LakeConfig\n"
+            "from llmlake.stage import stage_shell\n"
+            f"p = Params(lake=LakeConfig(root={str(tmp_path)!r}, reports={str(tmp_path)!r}))\n"
+            "with stage_shell('dedup', p) as sh:\n"
+            "    sh.kill_point('a')\n"
+            "    print('after a', flush=True)\n"
+            "    sh.kill_point('b')\n"
+            "    print('after b', flush=True)\n")
+    env = {**os.environ, KILL_ENV: "dedup:b"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == -signal.SIGKILL
+    assert out.stdout.split("\n")[:2] == ["after a", ""]
+
+
+@pytest.mark.spark
+def test_lineage_is_stable_and_commits_name_stage_and_batch(spark, tmp_path):
+    from delta.tables import DeltaTable
+
+    params = params_in(tmp_path)
+    path = str(tmp_path / "lake" / "silver" / "documents")
+    with stage_shell("clean", params) as sh:
+        sh.spark.range(3).write.format("delta").save(path)
+        sh.finish({"rows": 3}, tables=("silver/documents",))
+        batch = sh.batch
+    first = (tmp_path / "reports" / "lineage" / "clean.json").read_text()
+    history = DeltaTable.forPath(spark, path).history(1).collect()[0]
+    assert json.loads(history["userMetadata"]) == {"stage": "clean", "batch": batch}
+    assert spark.conf.get(USER_METADATA, None) in (None, "")  # not left on the session
+    with stage_shell("clean", params) as sh:  # a rerun that writes nothing
+        sh.finish({"rows": 3}, tables=("silver/documents",))
+    assert (tmp_path / "reports" / "lineage" / "clean.json").read_text() == first
+    assert json.loads(first)["tables"]["silver/documents"]["rows"] == 3
