@@ -300,6 +300,13 @@ def run(params: Params) -> dict[str, Any]:
             return write_reports(sh, cfg, fate)
 
 
+def pinned(sh: Shell, table: str) -> DataFrame:
+    """A table as of its version now: writes later in this run stay out of what it reads."""
+    version = sh.version(table)
+    reader = sh.spark.read.format("delta")
+    return reader.option("versionAsOf", version).load(sh.table(table))
+
+
 def dedup_batch(sh: Shell, cfg: DedupConfig, new: DataFrame, old: bool, key: str
                 ) -> DataFrame:
     """Cluster the new documents with gold and write the three tables; returns the fate
@@ -314,9 +321,10 @@ def dedup_batch(sh: Shell, cfg: DedupConfig, new: DataFrame, old: bool, key: str
     all_sigs, texts, members = sigs, new.select("doc_id", "text", "url"), new.select(
         "doc_id", "fetched_at", F.lit(False).alias("in_gold"))
     if old:
-        gold = spark.read.format("delta").load(sh.table("gold/documents"))
-        all_sigs = all_sigs.unionByName(spark.read.format("delta").load(
-            sh.table("gold/minhash")).select(*sigs.columns))
+        # Pinned to the versions before this batch: the reads are lazy, and some run after
+        # this batch's own writes (match_kind), which must not see its rows as gold's.
+        gold = pinned(sh, "gold/documents")
+        all_sigs = all_sigs.unionByName(pinned(sh, "gold/minhash").select(*sigs.columns))
         texts = texts.unionByName(gold.select("doc_id", "text", "url"))
         members = members.unionByName(gold.select("doc_id", "fetched_at",
                                                   F.lit(True).alias("in_gold")))

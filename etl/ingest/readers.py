@@ -1,4 +1,4 @@
-"""Record readers for the ingest: one raw file in, bronze rows and quarantine rows out.
+"""Record readers for the ingest: one raw file in, bronze rows and an account of it out.
 
 This module is the pure, Spark-free core of the ingest. ``read_file(path, fmt, opts)``
 streams one file (WARC, WET, JSONL, Parquet; plain or compressed) and yields plain dicts
@@ -8,16 +8,31 @@ with a ``kind``:
   ``content_type``, ``raw``, ``origin``);
 - ``quarantine``: a record that could not be read, with ``origin``, ``reason``, ``payload``;
 - ``skip``: a count of well-formed records skipped for a ``reason`` (one row per reason
-  per file, e.g. HTTP 404 responses or image payloads), so nothing vanishes uncounted.
+  per file, e.g. HTTP 404 responses, image payloads, blank lines, or ``empty_file`` for a
+  file that holds no record at all), so nothing vanishes uncounted;
+- ``repair``: a count of documents kept after a repair, one row per reason per file; the
+  only reason is ``replaced_surrogates``: a lone UTF-16 surrogate (a JSON ``"\\ud83d"``
+  escape, a cut emoji) in a text, URL or id, stored as U+FFFD since Arrow refuses it;
+- ``file``: last, ``{"kind": "file", "origin": <path>, "count": <records read>}``.
 
-A damaged record never ends the file: WARC parsing resumes at the next gzip member (or the
-next ``WARC/1.x`` line), JSONL at the next line.
+Every record read has exactly one outcome, so for each file ``count`` equals documents
+plus skip counts plus quarantine rows; :func:`account` checks that. A damaged record never
+ends the file: WARC parsing resumes at the next record, JSONL at the next line, and a
+failure no reader foresaw ends the file as one more quarantined record (``reader_error``)
+instead of an exception. An unreadable file is one record read and quarantined.
+Out-of-range times (``1e20``, NaN, year 0) give a null ``fetched_at``; the record lands.
 
 Example::
 
-    >>> from etl.ingest.readers import ReaderOptions, read_file, detect_format
-    >>> fmt = detect_format("crawl.warc.gz")            # 'warc'
-    >>> rows = list(read_file("crawl.warc.gz", fmt, ReaderOptions()))   # doctest: +SKIP
+    >>> import io
+    >>> data = b'{"text": "hello"}\\n\\n{"text": \\n{"text": "cut \\\\ud83d"}\\n'
+    >>> rows = list(read_file("a.jsonl", "jsonl", ReaderOptions(), stream=io.BytesIO(data)))
+    >>> [(r["kind"], r.get("reason"), r.get("count")) for r in rows]  # doctest: +ELLIPSIS
+    [('doc', None, None), ('quarantine', 'invalid_json: ...', None), ('doc', None, None), \
+('skip', 'blank_line', 1), ('repair', 'replaced_surrogates', 1), ('file', None, 4)]
+    >>> account(rows)["a.jsonl"]
+    {'read': 4, 'documents': 2, 'skipped': {'blank_line': 1}, \
+'quarantined': {'invalid_json': 1}, 'repaired': {'replaced_surrogates': 1}, 'balanced': True}
 """
 
 from __future__ import annotations
@@ -25,25 +40,28 @@ from __future__ import annotations
 import json
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from etl.ingest.records import (
     FORMATS,
     GZIP_MAGIC,
+    REPAIRED,
     ZSTD_MAGIC,
     ReaderOptions,
+    Tally,
     doc_id,
     doc_row,
+    file_of,
     origin_of,
     quarantine_row,
-    skip_rows,
+    utf8_safe,
 )
 from etl.ingest.warc import decode_body, read_warc
 
-__all__ = ["FORMATS", "ReaderOptions", "decode_body", "detect_format", "doc_id", "read_file",
-           "sniff_format"]
+__all__ = ["FORMATS", "ReaderOptions", "account", "decode_body", "detect_format", "doc_id",
+           "read_file", "sniff_format"]
 
 
 def detect_format(path: str, head: bytes = b"") -> str | None:
@@ -84,94 +102,169 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-
 def read_file(path: str, fmt: str, opts: ReaderOptions, stream: BinaryIO | None = None
               ) -> Iterator[dict]:
-    """Yield doc / quarantine / skip rows for one file; ``stream`` overrides opening ``path``."""
-    opener = stream if stream is not None else open(path, "rb")  # noqa: SIM115
-    with opener as fh:
-        if fmt == "warc":
-            yield from read_warc(path, fh, opts)
-        elif fmt == "jsonl":
-            yield from read_jsonl(path, fh, opts)
-        elif fmt == "parquet":
-            yield from read_parquet(path, fh, opts)
-        else:
-            raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    """Yield the rows of one file, ending with its ``file`` row; ``stream`` overrides
+    opening ``path``. Never raises for what is in the file."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    name = utf8_safe(path)  # a path from undecodable bytes still makes a valid origin
+    tally = Tally()
+    try:
+        opener = stream if stream is not None else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        tally.read = 1
+        yield quarantine_row(name, f"unreadable_file: {exc}", b"", opts)
+    else:
+        with opener as fh:
+            yield from _guarded(name, fmt, fh, opts, tally)
+    yield from tally.rows(name)
 
+
+def _guarded(name: str, fmt: str, fh: BinaryIO, opts: ReaderOptions, tally: Tally
+             ) -> Iterator[dict]:
+    """The reader's rows, repairs counted; what the reader lets escape ends the file as one
+    quarantined record, so the Spark job never loses the file's account."""
+    reader = {"warc": read_warc, "jsonl": read_jsonl, "parquet": read_parquet}[fmt]
+    emitted = 0
+    try:
+        if fh.read(1):
+            fh.seek(0)
+            for row in reader(name, fh, opts, tally):
+                if row.pop(REPAIRED, None):
+                    tally.repaired["replaced_surrogates"] += 1
+                emitted += 1
+                yield row
+    except Exception as exc:  # a reader bug or damage no reader foresaw
+        tally.read = emitted + sum(tally.skipped.values()) + 1
+        yield quarantine_row(name, f"reader_error: {exc!r}", b"", opts)
+        return
+    if tally.read == 0:  # zero bytes, or nothing but a compressed empty stream
+        tally.read = 1
+        tally.skipped["empty_file"] += 1
+
+
+def account(rows: Iterable[dict]) -> dict[str, dict]:
+    """Per file (an origin without its ``@unit:n``): records ``read``, ``documents``,
+    ``skipped`` by reason, ``quarantined`` by reason prefix (before ':'), ``repaired`` by
+    reason, and ``balanced``: read == documents + skipped + quarantined."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        entry = out.setdefault(file_of(row["origin"]), {
+            "read": 0, "documents": 0, "skipped": Counter(), "quarantined": Counter(),
+            "repaired": Counter()})
+        kind = row["kind"]
+        if kind == "doc":
+            entry["documents"] += 1
+        elif kind == "quarantine":
+            entry["quarantined"][row["reason"].split(":", 1)[0]] += 1
+        elif kind == "skip":
+            entry["skipped"][row["reason"]] += row["count"]
+        elif kind == "repair":
+            entry["repaired"][row["reason"]] += row["count"]
+        elif kind == "file":
+            entry["read"] += row["count"]
+    for entry in out.values():
+        for key in ("skipped", "quarantined", "repaired"):
+            entry[key] = dict(sorted(entry[key].items()))
+        entry["balanced"] = entry["read"] == (entry["documents"] + sum(entry["skipped"].values())
+                                              + sum(entry["quarantined"].values()))
+    return out
 
 
 # --- JSONL ------------------------------------------------------------------------------
 
-def _chunks(fh: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
-    """Decompressed chunks of a plain, gzip (multi-member) or zstd stream.
+def _chunks(fh: BinaryIO, path: str, size: int = 1 << 20) -> Iterator[bytes]:
+    """Decompressed chunks of a plain, gzip or zstd stream (several members or frames).
 
     Decompressing chunk by chunk (instead of through GzipFile.read) keeps every complete
-    line before the point where a truncated stream breaks off.
+    line before the point where a truncated stream breaks off; a stream that stops inside
+    a member or frame raises EOFError at the end.
     """
     head = fh.read(4)
-    fh.seek(0)
     if head.startswith(ZSTD_MAGIC):
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        while chunk := reader.read(size):
-            yield chunk
-        return
-    if not head.startswith(GZIP_MAGIC):
+        new, error = zstandard.ZstdDecompressor().decompressobj, zstandard.ZstdError
+    elif head.startswith(GZIP_MAGIC):
+        new, error = (lambda: zlib.decompressobj(wbits=31)), zlib.error
+    else:
+        new = error = None
+    # Magic bytes that inflate to nothing, in a file not named compressed: a plain file.
+    if new is not None and not path.lower().endswith((".gz", ".zst", ".zstd")):
+        fh.seek(0)
+        dec = new()
+        try:
+            new = new if dec.decompress(fh.read(1 << 16)) or dec.eof else None
+        except error:
+            new = None
+    fh.seek(0)
+    if new is None:
         while chunk := fh.read(size):
             yield chunk
         return
-    dec, fed = zlib.decompressobj(wbits=31), False
+    try:
+        yield from _frames(fh, size, new)
+    except error as exc:
+        raise OSError(f"corrupt compressed stream: {exc}") from exc
+
+
+def _frames(fh: BinaryIO, size: int, new: Any) -> Iterator[bytes]:
+    dec, fed = new(), False
     while data := fh.read(size):
         while data:
             yield dec.decompress(data)
             fed, data = True, dec.unused_data
             if not dec.eof:
                 break
-            dec, fed = zlib.decompressobj(wbits=31), False  # the next gzip member
+            dec, fed = new(), False  # the next gzip member or zstd frame
     if fed and not dec.eof:
         raise EOFError("compressed stream ended before the end-of-stream marker")
 
 
-def _lines(fh: BinaryIO) -> Iterator[bytes]:
+def _lines(fh: BinaryIO, path: str, limit: int) -> Iterator[bytes]:
+    """Lines of the stream; a line over ``limit`` bytes comes cut to ``limit + 1`` bytes,
+    so one endless line cannot fill the memory."""
     rest = b""
-    for chunk in _chunks(fh):
+    for chunk in _chunks(fh, path):
         parts = (rest + chunk).split(b"\n")
-        rest = parts.pop()
+        rest = parts.pop()[: limit + 1]
         yield from parts
     if rest:
         yield rest
 
 
 def parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
-
-
-def read_jsonl(path: str, fh: BinaryIO, opts: ReaderOptions) -> Iterator[dict]:
-    skipped: Counter = Counter()
-    lineno = -1
+    """A UTC datetime, or None for what is no representable instant (1e20, NaN, 'soon')."""
     try:
-        for lineno, line in enumerate(_lines(fh)):
-            row = _json_line(path, lineno, line, opts)
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        elif isinstance(value, str) and value:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        else:
+            return None
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def read_jsonl(path: str, fh: BinaryIO, opts: ReaderOptions, tally: Tally) -> Iterator[dict]:
+    try:
+        for lineno, line in enumerate(_lines(fh, path, opts.max_record_bytes)):
+            tally.read += 1
+            row = _json_line(path, lineno, line, opts)  # raises nothing it foresees
             if isinstance(row, str):
-                skipped[row] += 1
+                tally.skipped[row] += 1
             else:
                 yield row
-    except (OSError, EOFError, ValueError) as exc:
-        # A truncated or corrupt compressed stream: what was read is kept, the rest is lost.
-        yield quarantine_row(origin_of(path, "line", lineno + 1), f"corrupt_stream: {exc}", b"", opts)
-    yield from skip_rows(path, skipped)
+    except (OSError, EOFError) as exc:
+        # A truncated or corrupt compressed stream (_chunks raises only these): what was
+        # read is kept, the rest of the file is one quarantined record.
+        tally.read += 1
+        yield quarantine_row(origin_of(path, "line", tally.read - 1),
+                             f"corrupt_stream: {exc}", b"", opts)
 
 
 def _json_line(path: str, lineno: int, line: bytes, opts: ReaderOptions) -> dict | str:
@@ -181,8 +274,13 @@ def _json_line(path: str, lineno: int, line: bytes, opts: ReaderOptions) -> dict
     if len(line) > opts.max_record_bytes:
         return quarantine_row(origin, "record_too_large", line, opts)
     try:
-        obj = json.loads(line)
-    except ValueError as exc:
+        # Strict UTF-8 first: json.loads(bytes) would let encoded surrogates through.
+        text = line.decode("utf-8-sig" if lineno == 0 else "utf-8")
+    except UnicodeDecodeError as exc:
+        return quarantine_row(origin, f"invalid_utf8: {exc}", line, opts)
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         return quarantine_row(origin, f"invalid_json: {exc}", line, opts)
     if not isinstance(obj, dict):
         return quarantine_row(origin, "not_a_json_object", line, opts)
@@ -190,12 +288,13 @@ def _json_line(path: str, lineno: int, line: bytes, opts: ReaderOptions) -> dict
 
 
 def _object_row(source: str, origin: str, obj: dict, opts: ReaderOptions,
-                original: bytes | str) -> dict | str:
+                original: bytes | None) -> dict | str:
+    """``original``: the record's bytes for a quarantine payload (None: ``obj`` as JSON)."""
     text = obj.get(opts.text_field)
-    if text is None:
-        return quarantine_row(origin, f"missing_field:{opts.text_field}", original, opts)
-    if not isinstance(text, str):
-        return quarantine_row(origin, f"not_a_string:{opts.text_field}", original, opts)
+    if text is None or not isinstance(text, str):
+        fault = "missing_field" if text is None else "not_a_string"
+        payload = original if original is not None else json.dumps(obj, default=str)
+        return quarantine_row(origin, f"{fault}:{opts.text_field}", payload, opts)
     if not text.strip():
         return "empty_text"
     url = obj.get(opts.url_field)
@@ -203,39 +302,78 @@ def _object_row(source: str, origin: str, obj: dict, opts: ReaderOptions,
     ident = obj.get(opts.id_field)
     key = url or (str(ident) if ident is not None else None)
     return doc_row(source, key, parse_time(obj.get(opts.time_field)), "text/plain", text,
-                origin, url=url)
+                   origin, url=url)
 
 
 # --- Parquet ----------------------------------------------------------------------------
 
-def read_parquet(path: str, fh: BinaryIO, opts: ReaderOptions) -> Iterator[dict]:
+def read_parquet(path: str, fh: BinaryIO, opts: ReaderOptions, tally: Tally
+                 ) -> Iterator[dict]:
     import pyarrow.parquet as pq
 
-    skipped: Counter = Counter()
     try:
         pf = pq.ParquetFile(fh)
     except Exception as exc:  # pyarrow raises several types for a damaged footer
+        tally.read += 1
         yield quarantine_row(origin_of(path, "row", 0), f"unreadable_parquet: {exc}", b"", opts)
         return
     names = set(pf.schema_arrow.names)
     if opts.text_field not in names:
+        tally.read += 1
         yield quarantine_row(origin_of(path, "row", 0), f"missing_field:{opts.text_field}",
-                          ", ".join(sorted(names)), opts)
+                             ", ".join(sorted(names)), opts)
         return
     wanted = [c for c in (opts.text_field, opts.id_field, opts.url_field, opts.time_field)
               if c in names]
-    row_index = 0
-    try:
-        for batch in pf.iter_batches(batch_size=opts.parquet_batch_rows, columns=wanted):
-            for obj in batch.to_pylist():
-                row = _object_row("parquet", origin_of(path, "row", row_index), obj, opts,
-                                  json.dumps(obj, default=str))
-                row_index += 1
-                if isinstance(row, str):
-                    skipped[row] += 1
-                else:
-                    yield row
-    except Exception as exc:  # a damaged row group: keep what was read, quarantine the rest
-        yield quarantine_row(origin_of(path, "row", row_index), f"corrupt_parquet: {exc}", b"", opts)
-    yield from skip_rows(path, skipped)
+    batches = pf.iter_batches(batch_size=opts.parquet_batch_rows, columns=wanted)
+    while True:
+        try:
+            batch = next(batches, None)
+        except Exception as exc:  # a damaged row group: what was read stands, the rest of
+            tally.read += 1  # the file is one quarantined record
+            yield quarantine_row(origin_of(path, "row", tally.read - 1),
+                                 f"corrupt_parquet: {exc}", b"", opts)
+            return
+        if batch is None:
+            return
+        yield from _parquet_rows(path, batch, wanted, opts, tally)
 
+
+def _parquet_rows(path: str, batch: Any, wanted: list[str], opts: ReaderOptions,
+                  tally: Tally) -> Iterator[dict]:
+    columns, degraded = [], []
+    for name in wanted:
+        values, whole = _column(batch.column(name))
+        columns.append(values)
+        if not whole and name != opts.time_field:  # an unreadable time is just null
+            degraded.append(name)
+    for values in zip(*columns, strict=True):
+        origin = origin_of(path, "row", tally.read)
+        tally.read += 1
+        obj = dict(zip(wanted, values, strict=True))
+        broken = next((k for k in degraded if isinstance(obj[k], Exception)), None)
+        if broken:
+            row = quarantine_row(origin, f"unreadable_value:{broken}: {obj[broken]}",
+                                 json.dumps(obj, default=str), opts)
+        else:
+            row = _object_row("parquet", origin, obj, opts, None)
+        if isinstance(row, str):
+            tally.skipped[row] += 1
+        else:
+            yield row
+
+
+def _column(column: Any) -> tuple[list, bool]:
+    """Python values of an Arrow column, and whether all could be read; a value Python
+    cannot hold (invalid UTF-8, a timestamp past year 9999) comes as its exception, so
+    only that row is affected."""
+    try:
+        return column.to_pylist(), True
+    except (ValueError, OverflowError):  # UnicodeDecodeError is a ValueError
+        values = []
+        for i in range(len(column)):
+            try:
+                values.append(column[i].as_py())
+            except (ValueError, OverflowError) as exc:
+                values.append(exc)
+        return values, False

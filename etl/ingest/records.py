@@ -1,21 +1,37 @@
-"""Row shapes shared by the record readers: documents, quarantine rows, skip counts.
+"""Row shapes shared by the record readers: documents, quarantine rows and per-file counts.
 
-A reader yields plain dicts with a ``kind`` of ``doc``, ``quarantine`` or ``skip``; this
-module builds them so every format reports origins and reasons the same way.
+A reader yields plain dicts with a ``kind``; this module builds them so every format reports
+origins, reasons and counts the same way:
+
+- ``doc`` and ``quarantine``: one row per record, at an origin ``<file>@<unit>:<n>``;
+- ``skip`` and ``repair``: one count row per reason per file (:meth:`Tally.rows`);
+- ``file``: the last row of every file, with the number of records read in it.
+
+Every string a row carries encodes to UTF-8: Arrow refuses lone surrogates (a JSON
+``"\\ud83d"`` escape, a cut emoji), so :func:`utf8_safe` rejoins surrogate pairs and turns
+lone ones into U+FFFD. A document whose text, URL or key needed that is still kept, and
+counted as a ``repair`` row with reason ``replaced_surrogates``.
 
 Example::
 
     >>> row = doc_row("jsonl", "http://a.example/", None, "text/plain", "hi",
     ...               origin_of("a.jsonl", "line", 0), "http://a.example/")
-    >>> row["kind"], row["origin"]
-    ('doc', 'a.jsonl@line:0')
+    >>> row["kind"], row["origin"], file_of(row["origin"])
+    ('doc', 'a.jsonl@line:0', 'a.jsonl')
+    >>> utf8_safe("cut \\ud83d") == "cut \\ufffd"
+    True
+    >>> tally = Tally(read=3)
+    >>> tally.skipped["blank_line"] += 1
+    >>> [(r["kind"], r.get("reason"), r["count"]) for r in tally.rows("a.jsonl")]
+    [('skip', 'blank_line', 1), ('file', None, 3)]
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import xxhash
@@ -25,6 +41,9 @@ HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"text/plain"}
 GZIP_MAGIC = b"\x1f\x8b\x08"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# A doc row built from text with surrogates carries this key until read_file counts it.
+REPAIRED = "_repaired"
+_ORIGIN_SUFFIX = re.compile(r"@(?:byte|line|row):\d+$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,26 @@ class ReaderOptions:
     parquet_batch_rows: int = 2000
 
 
+@dataclass
+class Tally:
+    """What a reader saw in one file: records read, and skips and repairs by reason.
+
+    ``read`` is counted where a record is read, apart from the rows that say what became of
+    it, so :func:`etl.ingest.readers.account` can check that every record has one outcome.
+    """
+
+    read: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    repaired: Counter = field(default_factory=Counter)
+
+    def rows(self, path: str) -> Iterator[dict]:
+        for reason, n in sorted(self.skipped.items()):
+            yield {"kind": "skip", "origin": path, "reason": reason, "count": n}
+        for reason, n in sorted(self.repaired.items()):
+            yield {"kind": "repair", "origin": path, "reason": reason, "count": n}
+        yield {"kind": "file", "origin": path, "count": self.read}
+
+
 def doc_id(key: str | None, raw: str) -> str:
     """Stable id: 128-bit xxh3 of the source URL (or id) and the content."""
     h = xxhash.xxh3_128()
@@ -47,28 +86,40 @@ def doc_id(key: str | None, raw: str) -> str:
     return h.hexdigest()
 
 
+def utf8_safe(text: str) -> str:
+    """``text`` itself when it encodes to UTF-8, else with lone surrogates as U+FFFD."""
+    if text.isascii():  # O(1): the common case costs nothing
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 round trip: a split surrogate pair becomes its character again.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
 
 def origin_of(path: str, unit: str, pos: int) -> str:
     return f"{path}@{unit}:{pos}"
 
 
+def file_of(origin: str) -> str:
+    """The file of an origin: ``origin_of``'s ``@unit:n`` suffix removed (paths may hold '@')."""
+    return _ORIGIN_SUFFIX.sub("", origin)
+
+
 def quarantine_row(origin: str, reason: str, payload: bytes | str, opts: ReaderOptions) -> dict:
     if isinstance(payload, bytes):
         payload = payload[: opts.payload_chars * 2].decode("utf-8", "replace")
-    return {"kind": "quarantine", "origin": origin, "reason": reason,
-            "payload": payload[: opts.payload_chars]}
-
-
-def skip_rows(path: str, counts: Counter) -> Iterator[dict]:
-    for reason, n in sorted(counts.items()):
-        yield {"kind": "skip", "origin": path, "reason": reason, "count": n}
-
+    return {"kind": "quarantine", "origin": origin, "reason": utf8_safe(reason),
+            "payload": utf8_safe(payload[: opts.payload_chars])}
 
 
 def doc_row(source: str, key: str | None, fetched_at: Any, content_type: str, raw: str,
-         origin: str, url: str | None) -> dict:
-    return {"kind": "doc", "doc_id": doc_id(key, raw), "source": source,
-            "url": url, "fetched_at": fetched_at,
-            "content_type": content_type, "raw": raw, "origin": origin}
-
-
+            origin: str, url: str | None) -> dict:
+    safe = [utf8_safe(v) if v else v for v in (key, raw, url)]
+    row = {"kind": "doc", "doc_id": doc_id(safe[0], safe[1]), "source": source,
+           "url": safe[2], "fetched_at": fetched_at,
+           "content_type": content_type, "raw": safe[1], "origin": origin}
+    if any(a is not b for a, b in zip(safe, (key, raw, url), strict=True)):
+        row[REPAIRED] = "replaced_surrogates"
+    return row

@@ -19,10 +19,10 @@ Example::
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from etl.ingest.account import accounts, file_counts, per_file, shown, totals, unbalanced
 from etl.ingest.readers import ReaderOptions, detect_format, read_file, sniff_format
 from llmlake.config import IngestConfig, Params
 from llmlake.log import get_logger
@@ -94,10 +94,12 @@ def open_uri(uri: str):
 
 def parse_uri(uri: str, opts: ReaderOptions) -> Iterator[dict]:
     """Rows for one file; a file that cannot be opened or recognised is quarantined whole."""
+    whole_file = {"kind": "file", "origin": uri, "count": 1}  # the file as one record
     try:
         fh = open_uri(uri)
     except Exception as exc:  # any file system error: the job goes on without this file
         yield {"kind": "quarantine", "origin": uri, "reason": f"unreadable_file: {exc}"}
+        yield whole_file
         return
     fmt = detect_format(uri)
     if fmt is None:
@@ -106,11 +108,14 @@ def parse_uri(uri: str, opts: ReaderOptions) -> Iterator[dict]:
     if fmt is None:
         fh.close()
         yield {"kind": "quarantine", "origin": uri, "reason": "unknown_format"}
+        yield whole_file
         return
     try:
         yield from read_file(uri, fmt, opts, stream=fh)
-    except Exception as exc:  # a reader bug or exotic damage must not stop the other files
+    except Exception as exc:  # readers catch their own errors; if one escapes, the file's
+        # account will not balance and the stage stops before writing anything
         yield {"kind": "quarantine", "origin": uri, "reason": f"reader_error: {exc!r}"}
+        yield whole_file
 
 
 def _parse_partition(opts: ReaderOptions, batch_rows: int, schema: pa.Schema):
@@ -138,23 +143,6 @@ def parse_sources(spark: SparkSession, files: list[str], cfg: IngestConfig) -> D
     return paths.mapInArrow(_parse_partition(reader_options(cfg), cfg.batch_rows, schema), struct)
 
 
-def summarize(staged: DataFrame) -> dict[str, Counter]:
-    """Counts of documents, skips and quarantines by reason from the staged rows."""
-    from pyspark.sql import functions as F
-
-    rows = (staged.groupBy("kind", "reason")
-            .agg(F.count("*").alias("n"), F.sum("count").alias("c")).collect())
-    out: dict[str, Counter] = {"doc": Counter(), "skip": Counter(), "quarantine": Counter()}
-    for r in rows:
-        if r["kind"] == "skip":
-            out["skip"][r["reason"]] += int(r["c"] or 0)
-        elif r["kind"] == "quarantine":
-            out["quarantine"][(r["reason"] or "").split(":", 1)[0]] += int(r["n"])
-        else:
-            out["doc"]["documents"] += int(r["n"])
-    return out
-
-
 def run(params: Params) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
@@ -172,7 +160,11 @@ def run(params: Params) -> dict[str, Any]:
             (parse_sources(spark, files, cfg).write.mode("overwrite")
              .option("compression", "lz4").parquet(sh.staging("parsed")))
             staged = spark.read.parquet(sh.staging("parsed"))
-            counts = summarize(staged)
+            books = accounts(file_counts(staged))
+        lost = unbalanced(books)
+        if lost:
+            raise StageError(f"records lost in {len(lost)} file(s), nothing written: "
+                             f"{[(shown(f), books[f]) for f in lost[:3]]}")
         with sh.step("bronze"):
             written, distinct_docs = write_bronze(sh, staged)
         sh.kill_point("bronze written")
@@ -181,7 +173,7 @@ def run(params: Params) -> dict[str, Any]:
                 "origin", F.lit("ingest").alias("stage"), "reason", "payload",
                 F.lit(None).cast("string").alias("doc_id"), F.lit(sh.batch).alias("batch")))
             quarantined = merge_quarantine(spark, sh.table("quarantine/records"), quarantine)
-        metrics = _metrics(files, empty, counts, distinct_docs, written, quarantined)
+        metrics = _metrics(files, empty, books, distinct_docs, written, quarantined)
         return sh.finish(metrics, tables=("bronze/documents", "quarantine/records"))
 
 
@@ -201,22 +193,24 @@ def write_bronze(sh: Shell, staged: DataFrame) -> tuple[int, int]:
     return written, distinct_docs
 
 
-def _metrics(files: list[str], empty: list[str], counts: dict[str, Counter],
+def _metrics(files: list[str], empty: list[str], books: dict[str, dict[str, Any]],
              distinct_docs: int, written: int, quarantined: int) -> dict[str, Any]:
-    documents = counts["doc"]["documents"]
+    total = totals(books)
     return {
         "files": len(files),
         "sources_without_files": empty,
         "records": {
-            "read": documents + sum(counts["skip"].values()) + sum(counts["quarantine"].values()),
-            "documents": documents,
-            "duplicates_in_batch": documents - distinct_docs,
+            "read": total["read"],
+            "documents": total["documents"],
+            "duplicates_in_batch": total["documents"] - distinct_docs,
             "written": written,
             "already_present": distinct_docs - written,
             "quarantined_new": quarantined,
         },
-        "skipped": dict(sorted(counts["skip"].items())),
-        "quarantined": dict(sorted(counts["quarantine"].items())),
+        "skipped": total["skipped"],
+        "quarantined": total["quarantined"],
+        "repaired": total["repaired"],
+        "per_file": per_file(books),
     }
 
 

@@ -144,8 +144,38 @@ def test_reports_and_lineage(first):
     records = report["records"]
     assert records["read"] == (records["documents"] + sum(report["skipped"].values())
                                + sum(report["quarantined"].values()))
+    per_file = report["per_file"]
+    assert sum(f["read"] for f in per_file.values()) == records["read"]
+    for name, f in per_file.items():
+        assert f["read"] == f["documents"] + f["skipped"] + f["quarantined"], name
+        assert not Path(name).is_absolute() or not name.startswith(str(Path.cwd()))
     lineage = json.loads(Lake(params.lake).lineage("ingest").read_text())
     assert lineage["tables"]["bronze/documents"]["version"] is not None
+
+
+def test_hostile_files_lose_nothing_and_stop_nothing(spark, tmp_path):
+    """A cut emoji, an absurd time and an empty file among good records: the good ones
+    land, the bad one is quarantined, the empty file is counted, the job finishes."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = [json.dumps({"id": "a", "url": "https://h.example/a", "text": "first good"}),
+             '{"id": "b", "url": "https://h.example/b", "text": "cut emoji \\ud83d here"}',
+             json.dumps({"id": "c", "url": "https://h.example/c", "text": "absurd time",
+                         "fetched_at": 1e20}),
+             "{not json",
+             json.dumps({"id": "d", "url": "https://h.example/d", "text": "last good"})]
+    (raw / "hostile.jsonl").write_text("\n".join(lines) + "\n")
+    (raw / "empty.jsonl").write_bytes(b"")
+    params = lake_params(tmp_path, [str(raw)])
+    report = ingest.run(params)
+    urls = {r["url"]: r for r in bronze(spark, params).collect()}
+    assert set(urls) == {f"https://h.example/{k}" for k in "abcd"}
+    assert "\ufffd" in urls["https://h.example/b"]["raw"]
+    assert urls["https://h.example/c"]["fetched_at"] is None
+    assert report["quarantined"] == {"invalid_json": 1}
+    assert report["skipped"].get("empty_file") == 1
+    assert report["repaired"] == {"replaced_surrogates": 1}
+    assert report["records"]["read"] == 6
 
 
 def _delta_versions(path: Path) -> list[int]:
