@@ -52,8 +52,8 @@ setup: $(UV)
 
 demo: setup
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
-	@echo "Reports: reports/ (<stage>.json metrics, dedup.html, gx/ data docs); dvc plots show"
+	@echo "Reports: reports/ (<stage>.json metrics, dedup.html, gx/ data docs);"
+	@echo "compare with dvc metrics diff HEAD, look with dvc plots show"
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

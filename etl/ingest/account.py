@@ -15,7 +15,7 @@ Example::
     ...         {"file": "a.jsonl", "kind": "quarantine", "reason": "invalid_json: x",
     ...          "n": 1, "c": None}]
     >>> books = accounts(sums)
-    >>> books["a.jsonl"]["read"], books["a.jsonl"]["quarantined"], unbalanced(books)
+    >>> books["a.jsonl"]["read"], dict(books["a.jsonl"]["quarantined"]), unbalanced(books)
     (4, {'invalid_json': 1}, [])
 """
 

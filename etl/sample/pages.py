@@ -3,8 +3,8 @@
 ``etl.sample.stage`` decides *which* page to write; this module owns the pieces of its text:
 keyword spam, repeated-line and short pages, foreign-language text (frequency-weighted
 ``wordfreq`` vocabulary), PII values (emails, phones in several formats, IPv4, Luhn-valid
-card numbers), small near-duplicate edits checked with word 5-gram Jaccard, site names and
-URL paths. :mod:`etl.sample.files` wraps the text in HTML, HTTP and WARC records and writes
+card numbers, checksum-valid IBANs, US social security numbers), small near-duplicate edits
+checked with word 5-gram Jaccard, site names and URL paths. :mod:`etl.sample.files` wraps the text in HTML, HTTP and WARC records and writes
 the shards. Everything random comes from the ``random.Random`` passed in.
 
 Example::
@@ -48,7 +48,15 @@ PII_TEMPLATES = {
     "card": ("A reader said the card {v} was charged twice.",
              "{n} paid with card number {v} at the desk.",
              "Refunds go back to the card number {v} within a week."),
+    "iban": ("Transfer the deposit to IBAN {v} by Monday.",
+             "{n} listed the account {v} for refunds.",
+             "Donations go to {v} at the local bank."),
+    "ssn": ("{n} wrote the social security number {v} on the form.",
+            "The leaked file held SSN {v} among others.",
+            "Applicants like {n} must never post a number such as {v} online."),
 }
+# (country, letters at the start of the account part, total IBAN length)
+IBAN_FORMATS = (("DE", 0, 22), ("FR", 0, 27), ("GB", 4, 22), ("NL", 4, 18))
 _WORD = re.compile(r"\w+")
 
 
@@ -112,9 +120,10 @@ def accented_sentence(rng: random.Random, name: str, city: str) -> str:
 # -- PII ----------------------------------------------------------------------------------
 def pii_sentence(rng: random.Random, name: str, company: str) -> tuple[str, str, str]:
     """(sentence with a ``{v}`` slot, PII type, value)."""
-    kind = rng.choice(("email", "phone", "ipv4", "card", "email", "phone"))
+    kind = rng.choice(("email", "phone", "ipv4", "card", "email", "phone", "iban", "ssn"))
     value = {"email": lambda: make_email(rng, name, company), "phone": lambda: make_phone(rng),
-             "ipv4": lambda: make_ipv4(rng), "card": lambda: make_card(rng)}[kind]()
+             "ipv4": lambda: make_ipv4(rng), "card": lambda: make_card(rng),
+             "iban": lambda: make_iban(rng), "ssn": lambda: make_ssn(rng)}[kind]()
     return rng.choice(PII_TEMPLATES[kind]).replace("{n}", name), kind, value
 
 
@@ -158,6 +167,27 @@ def make_card(rng: random.Random) -> str:
     body += "".join(str(rng.randrange(10)) for _ in range(15 - len(body)))
     digits = body + next(str(d) for d in range(10) if luhn_ok(body + str(d)))
     return rng.choice((" ", "-", "")).join(digits[i:i + 4] for i in range(0, 16, 4))
+
+
+def iban_check_digits(country: str, bban: str) -> str:
+    """ISO 13616: the two digits that make the rearranged IBAN's value 1 modulo 97."""
+    digits = "".join(str(int(c, 36)) for c in bban + country + "00")
+    return f"{98 - int(digits) % 97:02d}"
+
+
+def make_iban(rng: random.Random) -> str:
+    """A checksum-valid IBAN of a few countries, written solid or in groups of four."""
+    country, letters, length = rng.choice(IBAN_FORMATS)
+    bban = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(letters))
+    bban += "".join(str(rng.randrange(10)) for _ in range(length - 4 - letters))
+    iban = country + iban_check_digits(country, bban) + bban
+    return iban if rng.random() < 0.5 else " ".join(iban[i:i + 4] for i in range(0, length, 4))
+
+
+def make_ssn(rng: random.Random) -> str:
+    """A US social security number the SSA could issue (area not 000, 666 or 900+)."""
+    area = rng.choice([a for a in range(1, 900) if a != 666])
+    return f"{area:03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
 
 
 # -- near duplicates ----------------------------------------------------------------------

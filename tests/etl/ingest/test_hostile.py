@@ -16,10 +16,10 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from reader_helpers import OPTS, kinds, read
 
-from etl.ingest.readers import ReaderOptions, account, detect_format, read_file
+from etl.ingest.readers import ReaderOptions, account, read_file
 
-OPTS = ReaderOptions()
 HTTP_CT = b"application/http; msgtype=response"
 
 
@@ -52,14 +52,6 @@ def layout(records: list[bytes], gz: bool) -> tuple[bytes, list[int]]:
     return b"".join(parts), offsets
 
 
-def read(tmp_path, name: str, data: bytes) -> list[dict]:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return list(read_file(str(path), detect_format(name), OPTS))
-
-
-def kinds(rows: list[dict], kind: str) -> list[dict]:
-    return [r for r in rows if r["kind"] == kind]
 
 
 def balanced(rows: list[dict], read_count: int | None = None) -> dict:

@@ -12,9 +12,9 @@ import pytest
 import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reader_helpers import OPTS, kinds, read
 
 from etl.ingest.readers import (
-    ReaderOptions,
     account,
     decode_body,
     detect_format,
@@ -22,8 +22,6 @@ from etl.ingest.readers import (
     read_file,
     sniff_format,
 )
-
-OPTS = ReaderOptions()
 
 
 def warc_record(uri: str, body: bytes = b"", *, rtype: str = "response", status: int = 200,
@@ -50,14 +48,6 @@ def gz_members(*records: bytes) -> tuple[bytes, list[int]]:
     return out, offsets
 
 
-def read(tmp_path, name: str, data: bytes) -> list[dict]:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return list(read_file(str(path), detect_format(name), OPTS))
-
-
-def kinds(rows: list[dict], kind: str) -> list[dict]:
-    return [r for r in rows if r["kind"] == kind]
 
 
 def page(text: str) -> bytes:

@@ -324,7 +324,13 @@ def test_pii_spans_and_lookalikes(crawl) -> None:
             if item["type"] == "card":
                 digits = re.sub(r"\D", "", item["value"])
                 assert len(digits) == 16 and luhn_ok(digits)
-    assert set(seen) == {"email", "phone", "ipv4", "card"}
+            if item["type"] == "iban":  # ISO 13616: the rearranged number is 1 mod 97
+                iban = item["value"].replace(" ", "")
+                assert int("".join(str(int(c, 36)) for c in iban[4:] + iban[:4])) % 97 == 1
+            if item["type"] == "ssn":
+                area, group, serial = map(int, item["value"].split("-"))
+                assert 0 < area < 900 and area != 666 and group > 0 and serial > 0
+    assert set(seen) == {"email", "phone", "ipv4", "card", "iban", "ssn"}
     phones = [p["value"] for t in _docs(truth) for p in t["pii"] if p["type"] == "phone"]
     assert any(p.startswith("+44") for p in phones) and any("(" in p for p in phones)
     assert any("." in p for p in phones) and any(re.fullmatch(r"\d{3}-\d{3}-\d{4}", p)

@@ -21,6 +21,7 @@ from etl.validate.suites import table_suite
 from llmlake.lake import Lake
 from llmlake.shards import open_shard
 from llmlake.spark import delta_version
+from llmlake.tokenizer import load as load_tokenizer
 
 pytestmark = pytest.mark.spark
 CONTEXT = 63
@@ -64,7 +65,7 @@ def built(tmp_path_factory, spark):
 
 
 def expected_docs(params, rows, split) -> Counter:
-    tok = tokenizer.load(Lake(params.lake).artifact("tokenizer"))
+    tok = load_tokenizer(Lake(params.lake).artifact("tokenizer"))
     return Counter(tuple([*tok.encode(text).ids, 0]) for _, text, s in rows if s == split)
 
 
@@ -127,7 +128,7 @@ def test_sequences_have_exact_length_and_unique_shuffled_ids(built, spark):
     seqs = spark.read.format("delta").load(Lake(params.lake).table("gold/sequences"))
     rows = seqs.select("seq_id", "split", "position", "tokens", "pad").collect()
     assert {len(r["tokens"]) for r in rows} == {CONTEXT + 1}
-    assert len({r["seq_id"] for r in rows}) == len(rows) == built["report"]["sequences"]
+    assert len({r["seq_id"] for r in rows}) == len(rows) == built["report"]["tables"]["gold/sequences"]["rows"]
     train = sorted((r for r in rows if r["split"] == "train"), key=lambda r: r["seq_id"])
     # Ordering by seq_id shuffles: it does not follow the packing order.
     assert [r["position"] for r in train] != sorted(r["position"] for r in train)
