@@ -61,7 +61,7 @@ def run_readers(files: list[str]) -> dict:
         for row in read_file(path, "warc", ReaderOptions()):
             if row["kind"] == "doc":
                 docs += 1
-            else:
+            elif row["kind"] in ("skip", "quarantine"):  # not the file and repair tallies
                 other += row.get("count") or 1
     return {"documents": docs, "other_rows": other, "seconds": time.perf_counter() - started}
 
