@@ -236,7 +236,10 @@ def run(params: Params) -> dict[str, Any]:
             previous = _previous(sh, key)
             if previous is not None:
                 sh.log.info("tokenize: %s is up to date (gold version %d)", out, gold_version)
-                return previous
+                # Same metrics and lineage again (a lineage file deleted with `dvc repro -f`
+                # in mind comes back unchanged), nothing rebuilt.
+                return sh.finish(previous, tables=("gold/sequences",),
+                                 lineage={"tokenizer_sha256": tok_hash}, unchanged=True)
         gold = (spark.read.format("delta").option("versionAsOf", gold_version)
                 .load(sh.table("gold/documents")))
         stats, plots = build(gold, tok, params, out, sh)
@@ -284,12 +287,13 @@ def build(gold: DataFrame, tok: Tokenizer, params: Params, out: str, sh: Shell
 
 
 def _previous(sh: Shell, key: str) -> dict[str, Any] | None:
-    """The metrics of the run that built the current table under ``key`` (left as they are,
-    so DVC sees no change); None if they are gone or belong to another build (a run that
-    stopped between committing the table and writing its metrics), so the caller rebuilds."""
+    """The metrics of the run that built the current table under ``key``; None if they are
+    gone or belong to another build (a run that stopped between committing the table and
+    writing its metrics), so the caller rebuilds."""
     path = sh.lake.report("tokenize.json")
     metrics = json.loads(path.read_text()) if path.exists() else {}
-    return {**metrics, "unchanged": True} if metrics.get("state") == key else None
+    metrics.pop("tables", None)  # finish() measures them again
+    return metrics if metrics.get("state") == key else None
 
 
 if __name__ == "__main__":

@@ -138,10 +138,16 @@ def test_rerun_on_the_same_input_commits_nothing(built, spark):
     params = built["params"]
     path = Lake(params.lake).table("gold/sequences")
     before = delta_version(spark, path)
+    lake = Lake(params.lake)
+    metrics, lineage = (lake.report("tokenize.json").read_text(),
+                        lake.lineage("tokenize").read_text())
+    lake.lineage("tokenize").unlink()  # as after deleting reports/lineage/
     again = sequences.run(params)
     assert again["unchanged"] is True
     assert delta_version(spark, path) == before
     assert again["splits"] == built["report"]["splits"]
+    assert lake.report("tokenize.json").read_text() == metrics
+    assert lake.lineage("tokenize").read_text() == lineage
 
 
 def test_shards_read_back_equal_the_delta_table(built, spark):
