@@ -2,7 +2,7 @@
 
 ``load_params`` reads the YAML file, applies ``--set section.key=value`` overrides and
 builds :class:`Params`. Unknown sections or keys, values of the wrong type, numbers outside
-the range declared beside their field (:func:`llmlake.config_clean.bounded`) and a section
+the range declared beside their field (:mod:`llmlake.bounds`) and a section
 or key written twice in one mapping are rejected with a :class:`ConfigError` naming the key,
 so a typo in ``params.yaml`` fails loudly at load instead of silently falling back to a
 default or failing later in Spark.
@@ -32,14 +32,8 @@ from typing import Any
 
 import yaml
 
-from llmlake.config_clean import (
-    Bounded,
-    CleanConfig,
-    bounded,
-    check_bounds,
-    fraction,
-    seed_field,
-)
+from llmlake.bounds import Bounded, bounded, check_bounds, fraction, seed_field
+from llmlake.config_clean import CleanConfig
 
 
 class ConfigError(ValueError):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from llmlake.bounds import Bounds, bounds_of
 from llmlake.cli import cli
 from llmlake.config import (
     ConfigError,
@@ -20,7 +21,6 @@ from llmlake.config import (
     params_from_dict,
     parse_override,
 )
-from llmlake.config_clean import Bounds, bounds_of
 
 REPO_PARAMS = Path(__file__).parents[2] / "params.yaml"
 
