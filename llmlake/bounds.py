@@ -1,10 +1,10 @@
 """Valid ranges of numeric params: declared beside each field, checked at load.
 
 Every numeric field of every params dataclass declares its range next to its default with
-:func:`bounded` (or :func:`fraction`, :func:`seed_field`); :func:`check_bounds` enforces the
-ranges. ``llmlake.config._build`` calls it with the full key of each section it loads, so
-the error names the key (``dedup.bands: must be at least 1, got 0``), and the
-:class:`Bounded` base calls it when a config is built directly in code.
+:func:`bounded` (or :func:`fraction`, :func:`seed_field`). The :class:`Bounded` base checks
+them (:func:`check_bounds`) whenever a config is built, before any cross-field check of its
+own; ``llmlake.config`` puts the section in front of the message, so the error names the
+full key (``dedup.bands: must be at least 1, got 0``).
 
 Example::
 

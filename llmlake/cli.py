@@ -86,7 +86,7 @@ def _stage_command(spec: StageSpec) -> click.Command:
         command = click.option(option.flag, type=option.type, default=None,
                                help=option.help)(command)
     if spec.items:
-        command = click.argument("item", metavar=spec.items and "TABLE",
+        command = click.argument("item", metavar="TABLE",
                                  type=click.Choice(spec.items))(command)
     return click.command(spec.cli_name, help=spec.help)(command)
 

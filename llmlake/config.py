@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from llmlake.bounds import Bounded, bounded, check_bounds, fraction, seed_field
+from llmlake.bounds import Bounded, bounded, fraction, seed_field
 from llmlake.config_clean import CleanConfig
 
 
@@ -254,9 +254,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
             kwargs[name] = _build(tp, value, key)
         else:
             kwargs[name] = _coerce(key, value, tp)
-    try:
-        # Bounds first, so a value out of range is named before a cross-field check trips on it.
-        check_bounds(cls, kwargs)
+    try:  # Bounded.__post_init__ checks the bounds before any cross-field check
         return cls(**kwargs)
     except ValueError as exc:  # out of bounds, or a dataclass's own check (__post_init__)
         raise ConfigError(f"{prefix}.{exc}".lstrip(".") if prefix else str(exc)) from exc

@@ -33,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
@@ -43,7 +42,7 @@ from typing import Any
 import jinja2
 from jinja2.loaders import split_template_path
 
-from llmlake.lake import FILE_MODE
+from llmlake.lake import write_atomic
 
 SHARED = "llmlake"
 
@@ -101,15 +100,4 @@ def thousands(n: int | float) -> str:
 
 def write_html(path: str | os.PathLike[str], html: str) -> Path:
     """Write ``html`` atomically, so a killed stage never leaves half a page."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(Path(path), lambda fh: fh.write(html))

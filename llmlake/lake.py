@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from llmlake.config import LakeConfig
 
@@ -69,28 +70,37 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write JSON atomically so a killed stage never leaves half a report."""
+def write_atomic(path: Path, fill: Callable[[TextIO], Any]) -> Path:
+    """Write a text file through a temporary one and a rename, so a killed stage never
+    leaves half a report; ``fill`` writes the content."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fill(fh)
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; others should read reports too
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    def fill(fh: TextIO) -> None:
         json.dump(data, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")
-    os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; others should read reports too
-    os.replace(tmp, path)
-    return path
+
+    return write_atomic(path, fill)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write records as CSV atomically (the columns of the first record, in its order)."""
+    """Records as CSV (the columns of the first record, in its order)."""
     import csv
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", newline="") as fh:
+    def fill(fh: TextIO) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows(rows)
-    os.chmod(tmp, FILE_MODE)
-    os.replace(tmp, path)
-    return path
+
+    return write_atomic(path, fill)

@@ -3,7 +3,8 @@
 ``get_logger(__name__)`` gives a logger that writes ``time level name: message`` lines to
 stderr; ``progress(iterable, ...)`` wraps tqdm so long loops show a bar on a terminal and
 periodic log lines when the output is not a terminal (CI, ``dvc repro`` logs); ``Steps``
-logs each step of a stage as it starts and as it ends, with its time, and keeps the times for the report.
+logs each step of a stage as it starts and as it ends, with its time, and keeps the times
+for the report.
 
 Example::
 

@@ -109,8 +109,9 @@ def log_table(path: str):
     return DeltaTable(path) if DeltaTable.is_deltatable(path) else None
 
 
-def delta_version(spark: SparkSession, path: str) -> int | None:
-    """Latest committed version of the Delta table at ``path`` (None if there is none)."""
+def delta_version(spark: SparkSession | None, path: str) -> int | None:
+    """Latest committed version of the Delta table at ``path`` (None if there is none);
+    ``spark`` is only needed for a table that is not on the local file system."""
     from delta.tables import DeltaTable
 
     if is_local(path):

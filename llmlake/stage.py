@@ -111,16 +111,17 @@ class Shell:
     def table(self, name: str) -> str:
         return self.lake.table(name)
 
+    def _spark_for(self, path: str) -> SparkSession | None:
+        """Spark for a table on a Hadoop file system; None for a local one, whose facts
+        delta-rs reads from the log (so a stage that needs no Spark never starts it)."""
+        return None if _local(path) else self.spark
+
     def version(self, table: str) -> int | None:
-        """The table's latest Delta version, None if there is none (no Spark for local
-        tables: the log is read with delta-rs)."""
-        from llmlake.spark import delta_version, is_local, log_table
+        """The table's latest Delta version, None if there is none."""
+        from llmlake.spark import delta_version
 
         path = self.lake.table(table)
-        if is_local(path):
-            found = log_table(path)
-            return None if found is None else found.version()
-        return delta_version(self.spark, path)
+        return delta_version(self._spark_for(path), path)
 
     def require(self, table: str) -> int:
         """The version of an input table; :class:`MissingInput` if it does not exist."""
@@ -146,9 +147,9 @@ class Shell:
         """Path, Delta version and row count of a table, for reports and lineage."""
         from llmlake.tables import table_state
 
-        path = self.lake.table(table)
-        state = table_state(self.spark if not _local(path) else None, path)
-        return {"path": path, "version": state["version"], "rows": state["rows"]}
+        # Only stages that wrote the table ask, so Spark is already up; table_state uses it
+        # only where the Delta log cannot answer.
+        return table_state(self.spark, self.lake.table(table))
 
     def plot(self, name: str, rows: list[dict[str, Any]]) -> Path:
         """A table of records for ``dvc plots`` (``reports/plots/<stage>_<name>.csv``)."""

@@ -101,20 +101,24 @@ def ensure_table(spark: SparkSession, path: str, schema: Any) -> None:
         spark.createDataFrame([], schema).write.format("delta").mode("append").save(path)
 
 
-def merge_insert(spark: SparkSession, path: str, rows: DataFrame, keys: list[str]) -> None:
-    """Insert the rows whose ``keys`` the table lacks (an insert-only MERGE), creating the
-    table first if needed. Concurrent writers of the same keys cannot both insert them: the
-    later commit conflicts, is redone on the new snapshot and finds them present."""
+def merge_insert(spark: SparkSession, path: str, rows: DataFrame, keys: list[str],
+                 update_when: str | None = None) -> None:
+    """Insert the rows whose ``keys`` the table lacks (a MERGE), creating the table first if
+    needed; with ``update_when`` (an SQL condition over ``t`` and ``s``) matched rows that
+    meet it are replaced too. Concurrent writers of the same keys cannot both insert them:
+    the later commit conflicts, is redone on the new snapshot and finds them present."""
     from delta.tables import DeltaTable
 
     cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
     def merge() -> None:
         ensure_table(spark, path, rows.schema)
-        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
-         .whenNotMatchedInsertAll().execute())
+        builder = DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
+        if update_when:
+            builder = builder.whenMatchedUpdateAll(condition=update_when)
+        builder.whenNotMatchedInsertAll().execute()
 
-    with_retries(merge, f"insert into {path}")
+    with_retries(merge, f"merge into {path}")
 
 
 def merge_quarantine(spark: SparkSession, path: str, rows: DataFrame) -> int:

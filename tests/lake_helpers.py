@@ -43,15 +43,23 @@ def params_at(base: Path, **sections: dict) -> Params:
     return params_from_dict(raw)
 
 
-def killed_run(params: Params, folder: Path, stage: str, point: str) -> None:
-    """Run ``stage``'s command in its own process and let the stage SIGKILL itself at
-    ``point`` (a lost machine, mid-stage); asserts it died there."""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_argv(params: Params, folder: Path, stage: str) -> list[str]:
+    """The command line that runs ``stage`` under ``params`` in a process of its own (the
+    params written to a file in ``folder``); run it with ``cwd=ROOT``."""
     path = folder / f"params-{stage}.yaml"
     path.write_text(yaml.safe_dump(as_dict(params)))
     args = stage_spec(stage).command.split()[1:]
+    return [sys.executable, "-m", "llmlake.cli", "--params", str(path), *args]
+
+
+def killed_run(params: Params, folder: Path, stage: str, point: str) -> None:
+    """Run ``stage`` in its own process and let the stage SIGKILL itself at ``point`` (a
+    lost machine, mid-stage); asserts it died there."""
     env = {**os.environ, KILL_ENV: f"{stage}:{point}", "PYSPARK_PYTHON": sys.executable}
-    proc = subprocess.run([sys.executable, "-m", "llmlake.cli", "--params", str(path), *args],
-                          env=env, cwd=Path(__file__).resolve().parents[1],
+    proc = subprocess.run(stage_argv(params, folder, stage), env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert f"killed at {point!r}" in proc.stderr

@@ -27,16 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from llmlake.config import Params, fingerprint
 from llmlake.config_clean import CleanConfig
-from llmlake.log import get_logger
 from llmlake.spark import arrow_schema, rows_to_batch
 from llmlake.stage import stage_shell
-from llmlake.tables import merge_quarantine, resolve_quarantine
+from llmlake.tables import merge_insert, merge_quarantine, resolve_quarantine
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-log = get_logger(__name__)
 
 INPUT_COLUMNS = ["doc_id", "source", "url", "fetched_at", "content_type", "origin", "raw"]
 
@@ -105,19 +103,8 @@ def clean_frame(todo: DataFrame, cfg: CleanConfig, partitions: int) -> DataFrame
 
 
 def merge_silver(spark: SparkSession, path: str, rows: DataFrame) -> None:
-    """Insert new documents and replace rows that were made under other params (redone if a
-    concurrent run commits first)."""
-    from delta.tables import DeltaTable
-
-    from llmlake.tables import ensure_table, with_retries
-
-    def merge() -> None:
-        ensure_table(spark, path, rows.schema)
-        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), "t.doc_id = s.doc_id")
-         .whenMatchedUpdateAll(condition="t.config_hash <> s.config_hash")
-         .whenNotMatchedInsertAll().execute())
-
-    with_retries(merge, f"merge into {path}")
+    """Insert new documents and replace rows that were made under other params."""
+    merge_insert(spark, path, rows, ["doc_id"], update_when="t.config_hash <> s.config_hash")
 
 
 def run(params: Params) -> dict[str, Any]:

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from etl.dedup.stage import DEDUP_TABLES
 from llmlake.config import DedupConfig
 from llmlake.lake import Lake
-from llmlake.log import get_logger
 from llmlake.stage import Shell
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-log = get_logger(__name__)
-
-DEDUP_TABLES = ("gold/documents", "gold/minhash", "gold/duplicates")
 
 # (label, largest size in the bin); the last bin is open-ended.
 SIZE_BINS = [("2", 2), ("3", 3), ("4-5", 5), ("6-10", 10), ("11-100", 100), ("101+", None)]

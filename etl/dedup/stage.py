@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from etl.dedup.components import checkpoint
 from llmlake.config import DedupConfig, Params, fingerprint
 from llmlake.lake import Lake
-from llmlake.log import get_logger
 from llmlake.stage import Shell, stage_shell
 from llmlake.tables import get_property, merge_insert, set_properties
 
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-log = get_logger(__name__)
 
 GOLD_COLUMNS = ["doc_id", "text", "lang", "url", "fetched_at", "cluster_id", "split", "text_hash",
                 "batch"]
@@ -238,20 +236,30 @@ def state_key(params: Params) -> str:
 
 
 def reset_if_stale(sh: Shell, key: str) -> None:
-    """Empty the gold tables (a new Delta version each) when they were made under other
-    params, or when gold was never committed (a first run killed half way)."""
-    from delta.tables import DeltaTable
-
-    spark, path = sh.spark, sh.table("gold/documents")
-    if not DeltaTable.isDeltaTable(spark, path):
+    """Empty the gold tables when they were made under other params, or when gold was never
+    committed (a first run killed half way)."""
+    if sh.version("gold/documents") is None:
         return
-    stored = get_property(spark, path, STATE_PROPERTY)
+    stored = get_property(sh.spark, sh.table("gold/documents"), STATE_PROPERTY)
     if stored == key:
         return
     sh.log.info("dedup or clean params changed (%s -> %s): rebuilding gold", stored, key)
+    delete_rows(sh, None, "a rebuild")
+
+
+def delete_rows(sh: Shell, condition: Any, why: str) -> None:
+    """Delete the rows meeting ``condition`` (all rows if None) from every dedup table that
+    holds some, so a table with nothing to delete gets no new version."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    where = F.lit(True) if condition is None else condition
     for name in DEDUP_TABLES:
-        if DeltaTable.isDeltaTable(spark, sh.table(name)):
-            DeltaTable.forPath(spark, sh.table(name)).delete()
+        path = sh.table(name)
+        if sh.version(name) is not None and \
+                sh.spark.read.format("delta").load(path).where(where).limit(1).count():
+            sh.log.warning("dedup: deleting rows from %s for %s", path, why)
+            DeltaTable.forPath(sh.spark, path).delete(where)
 
 
 def roll_back_uncommitted(sh: Shell) -> None:
@@ -262,23 +270,15 @@ def roll_back_uncommitted(sh: Shell) -> None:
     the remains of a killed run: without this, a removed copy left in gold/duplicates
     would hide its survivor's cluster from the rerun and change which documents survive.
     """
-    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    spark, gold = sh.spark, sh.table("gold/documents")
     committed = None
-    if DeltaTable.isDeltaTable(spark, gold):
-        committed = get_property(spark, gold, BATCH_PROPERTY)
+    if sh.version("gold/documents") is not None:
+        committed = get_property(sh.spark, sh.table("gold/documents"), BATCH_PROPERTY)
         if committed is None:  # gold made before batches had commit points: all of it stands
             return
-    for name in DEDUP_TABLES:
-        path = sh.table(name)
-        if not DeltaTable.isDeltaTable(spark, path):
-            continue
-        stale = F.lit(True) if committed is None else F.col("batch") > committed
-        if spark.read.format("delta").load(path).where(stale).limit(1).count():
-            sh.log.warning("dedup: removing rows of an uncommitted batch from %s", path)
-            DeltaTable.forPath(spark, path).delete(stale)
+    stale = None if committed is None else F.col("batch") > committed
+    delete_rows(sh, stale, "an uncommitted batch")
 
 
 def run(params: Params) -> dict[str, Any]:

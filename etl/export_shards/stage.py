@@ -100,7 +100,9 @@ def _checked(tokens: Any, split: str, seq_len: int, vocab_size: int) -> np.ndarr
 
 
 def run(params: Params) -> dict[str, Any]:
-    from llmlake.spark import log_table
+    from deltalake import DeltaTable
+
+    from llmlake.spark import is_local
     from llmlake.tokenizer import TOKENIZER_FILE, file_hash, load
 
     with stage_shell("export_shards", params) as sh:
@@ -108,9 +110,9 @@ def run(params: Params) -> dict[str, Any]:
         source = sh.table("gold/sequences")
         tok_path = sh.require_artifact("tokenizer", TOKENIZER_FILE) / TOKENIZER_FILE
         tok, tok_hash = load(tok_path), file_hash(tok_path)
-        table = log_table(source)
-        if table is None or table.version() != version:
+        if not is_local(source):
             raise StageError(f"{source}: export-shards reads local lakes only (delta-rs)")
+        table = DeltaTable(source, version=version)
         folder = sh.lake.artifact("shards")
         folder.mkdir(parents=True, exist_ok=True)
         seq_len, vocab = params.train.context + 1, tok.get_vocab_size()

@@ -15,7 +15,7 @@ Example::
     ...         {"file": "a.jsonl", "kind": "quarantine", "reason": "invalid_json: x",
     ...          "n": 1, "c": None}]
     >>> books = accounts(sums)
-    >>> books["a.jsonl"]["read"], dict(books["a.jsonl"]["quarantined"]), unbalanced(books)
+    >>> books["a.jsonl"]["read"], books["a.jsonl"]["quarantined"], unbalanced(books)
     (4, {'invalid_json': 1}, [])
 """
 
@@ -26,11 +26,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from etl.ingest.records import ORIGIN_SUFFIX_RE, file_of
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-# records.origin_of's "@unit:n" suffix, as a Spark regex (records.file_of in Python).
-ORIGIN_SUFFIX = r"@(?:byte|line|row):\d+$"
+# records.origin_of's "@unit:n" suffix; Java's regex syntax reads it the same way.
+ORIGIN_SUFFIX = ORIGIN_SUFFIX_RE.pattern
 
 
 def file_counts(staged: DataFrame) -> list[dict[str, Any]]:
@@ -41,6 +43,24 @@ def file_counts(staged: DataFrame) -> list[dict[str, Any]]:
             .groupBy("file", "kind", "reason")
             .agg(F.count("*").alias("n"), F.sum("count").alias("c")).collect())
     return [r.asDict() for r in rows]
+
+
+def row_sums(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What :func:`file_counts` computes in Spark, from reader rows in this process."""
+    sums: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        key = (file_of(r["origin"]), r["kind"], r.get("reason"))
+        s = sums.setdefault(key, {"file": key[0], "kind": key[1], "reason": key[2], "n": 0,
+                                  "c": None})
+        s["n"] += 1
+        if r.get("count") is not None:
+            s["c"] = (s["c"] or 0) + r["count"]
+    return list(sums.values())
+
+
+def account(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-file accounts straight from reader rows (tests, tools): ``accounts(row_sums(rows))``."""
+    return accounts(row_sums(rows))
 
 
 def accounts(sums: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -61,6 +81,8 @@ def accounts(sums: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         elif kind == "repair":  # a document kept with a repair: counted, not a fate
             book["repaired"][reason] += int(s["c"] or 0)
     for book in books.values():
+        for key in ("skipped", "quarantined", "repaired"):
+            book[key] = dict(sorted(book[key].items()))
         out = book["documents"] + sum(book["skipped"].values()) + sum(book["quarantined"].values())
         book["balanced"] = book["read"] == out
     return books

@@ -16,7 +16,7 @@ with a ``kind``:
 - ``file``: last, ``{"kind": "file", "origin": <path>, "count": <records read>}``.
 
 Every record read has exactly one outcome, so for each file ``count`` equals documents
-plus skip counts plus quarantine rows; :func:`account` checks that. A damaged record never
+plus skip counts plus quarantine rows; :func:`etl.ingest.account.account` checks that. A damaged record never
 ends the file: WARC parsing resumes at the next record, JSONL at the next line, and a
 failure no reader foresaw ends the file as one more quarantined record (``reader_error``)
 instead of an exception. An unreadable file is one record read and quarantined.
@@ -30,6 +30,7 @@ Example::
     >>> [(r["kind"], r.get("reason"), r.get("count")) for r in rows]  # doctest: +ELLIPSIS
     [('doc', None, None), ('quarantine', 'invalid_json: ...', None), ('doc', None, None), \
 ('skip', 'blank_line', 1), ('repair', 'replaced_surrogates', 1), ('file', None, 4)]
+    >>> from etl.ingest.account import account
     >>> account(rows)["a.jsonl"]
     {'read': 4, 'documents': 2, 'skipped': {'blank_line': 1}, \
 'quarantined': {'invalid_json': 1}, 'repaired': {'replaced_surrogates': 1}, 'balanced': True}
@@ -39,8 +40,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -53,14 +53,13 @@ from etl.ingest.records import (
     Tally,
     doc_id,
     doc_row,
-    file_of,
     origin_of,
     quarantine_row,
     utf8_safe,
 )
 from etl.ingest.warc import decode_body, read_warc
 
-__all__ = ["FORMATS", "ReaderOptions", "account", "decode_body", "detect_format", "doc_id",
+__all__ = ["FORMATS", "ReaderOptions", "decode_body", "detect_format", "doc_id",
            "read_file", "sniff_format"]
 
 
@@ -143,36 +142,6 @@ def _guarded(name: str, fmt: str, fh: BinaryIO, opts: ReaderOptions, tally: Tall
         tally.read = 1
         tally.skipped["empty_file"] += 1
 
-
-def account(rows: Iterable[dict]) -> dict[str, dict]:
-    """Per file (an origin without its ``@unit:n``): records ``read``, ``documents``,
-    ``skipped`` by reason, ``quarantined`` by reason prefix (before ':'), ``repaired`` by
-    reason, and ``balanced``: read == documents + skipped + quarantined."""
-    out: dict[str, dict] = {}
-    for row in rows:
-        entry = out.setdefault(file_of(row["origin"]), {
-            "read": 0, "documents": 0, "skipped": Counter(), "quarantined": Counter(),
-            "repaired": Counter()})
-        kind = row["kind"]
-        if kind == "doc":
-            entry["documents"] += 1
-        elif kind == "quarantine":
-            entry["quarantined"][row["reason"].split(":", 1)[0]] += 1
-        elif kind == "skip":
-            entry["skipped"][row["reason"]] += row["count"]
-        elif kind == "repair":
-            entry["repaired"][row["reason"]] += row["count"]
-        elif kind == "file":
-            entry["read"] += row["count"]
-    for entry in out.values():
-        for key in ("skipped", "quarantined", "repaired"):
-            entry[key] = dict(sorted(entry[key].items()))
-        entry["balanced"] = entry["read"] == (entry["documents"] + sum(entry["skipped"].values())
-                                              + sum(entry["quarantined"].values()))
-    return out
-
-
-# --- JSONL ------------------------------------------------------------------------------
 
 def _chunks(fh: BinaryIO, path: str, size: int = 1 << 20) -> Iterator[bytes]:
     """Decompressed chunks of a plain, gzip or zstd stream (several members or frames).

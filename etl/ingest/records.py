@@ -43,7 +43,7 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # A doc row built from text with surrogates carries this key until read_file counts it.
 REPAIRED = "_repaired"
-_ORIGIN_SUFFIX = re.compile(r"@(?:byte|line|row):\d+$")
+ORIGIN_SUFFIX_RE = re.compile(r"@(?:byte|line|row):\d+$")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Tally:
     """What a reader saw in one file: records read, and skips and repairs by reason.
 
     ``read`` is counted where a record is read, apart from the rows that say what became of
-    it, so :func:`etl.ingest.readers.account` can check that every record has one outcome.
+    it, so :func:`etl.ingest.account.account` can check that every record has one outcome.
     """
 
     read: int = 0
@@ -104,7 +104,7 @@ def origin_of(path: str, unit: str, pos: int) -> str:
 
 def file_of(origin: str) -> str:
     """The file of an origin: ``origin_of``'s ``@unit:n`` suffix removed (paths may hold '@')."""
-    return _ORIGIN_SUFFIX.sub("", origin)
+    return ORIGIN_SUFFIX_RE.sub("", origin)
 
 
 def quarantine_row(origin: str, reason: str, payload: bytes | str, opts: ReaderOptions) -> dict:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from etl.ingest.account import accounts, file_counts, per_file, shown, totals, unbalanced
 from etl.ingest.readers import ReaderOptions, detect_format, read_file, sniff_format
 from llmlake.config import IngestConfig, Params
-from llmlake.log import get_logger
 from llmlake.spark import arrow_schema, rows_to_batch
 from llmlake.stage import Shell, StageError, stage_shell
 from llmlake.tables import insert_new, merge_quarantine, pick_new
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-log = get_logger(__name__)
 
 BRONZE_COLUMNS = ["doc_id", "source", "url", "fetched_at", "content_type", "raw",
                   "ingest_batch", "origin"]

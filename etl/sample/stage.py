@@ -43,11 +43,10 @@ from etl.sample.tally import Tally
 from etl.sample.text import english
 from etl.sample.writer import Writer
 from llmlake.config import Params, SampleConfig
-from llmlake.log import get_logger, progress
+from llmlake.log import progress
 
 __all__ = ["FORMATS", "clean", "generate", "plan_corrupt", "run", "shard_sizes"]
 
-log = get_logger(__name__)
 
 
 def clean(out: Path) -> None:

@@ -37,17 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 from etl.tokenize.packing import Remainder
 from llmlake.config import Params, fingerprint
-from llmlake.log import get_logger
 from llmlake.stage import Shell, stage_shell
 from llmlake.tables import get_property, set_property
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
     from tokenizers import Tokenizer
 
-log = get_logger(__name__)
 
 ENCODED_DDL = ("doc_id string, split string, order_key bigint, n_bytes bigint, "
                "n_tokens int, tokens array<int>")
@@ -129,6 +127,15 @@ def encode(gold: DataFrame, tok_json: str, eos: int, batch_docs: int, seed: int)
     return docs.mapInArrow(_encoder(tok_json, eos, batch_docs, schema), struct)
 
 
+def stream_order():
+    """Each split's documents in shuffled (``order_key``) order, up to the current one: a
+    running sum of token counts over it places every document in its split's stream."""
+    from pyspark.sql import Window
+
+    return (Window.partitionBy("split").orderBy("order_key", "doc_id")
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+
+
 def with_offsets(encoded: DataFrame, broadcast: bool = False) -> DataFrame:
     """Each document's offset in its split's stream, in shuffled (``order_key``) order.
 
@@ -136,13 +143,10 @@ def with_offsets(encoded: DataFrame, broadcast: bool = False) -> DataFrame:
     offsets then join back to the token arrays, broadcast (no shuffle of the tokens) when
     ``broadcast`` says the offsets table is small enough.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    order = (Window.partitionBy("split").orderBy("order_key", "doc_id")
-             .rowsBetween(Window.unboundedPreceding, Window.currentRow))
     offsets = (encoded.select("doc_id", "split", "order_key", "n_tokens")
-               .withColumn("offset", F.sum("n_tokens").over(order) - F.col("n_tokens"))
+               .withColumn("offset", F.sum("n_tokens").over(stream_order()) - F.col("n_tokens"))
                .select("doc_id", "offset"))
     if broadcast:
         offsets = F.broadcast(offsets)
@@ -203,15 +207,25 @@ def doc_length_histogram(encoded: DataFrame) -> list[dict[str, int]]:
             for r in sorted(rows, key=lambda r: r["tokens_from"])]
 
 
-def docs_per_sequence(spark: SparkSession, out: str, eos: int) -> list[dict[str, int]]:
-    """Sequences by the number of document ends (EOS) they hold: how tightly documents
-    pack into ``train.context`` tokens."""
+def docs_per_sequence(encoded: DataFrame, seq_len: int, sequences: dict[str, int]
+                      ) -> list[dict[str, int]]:
+    """Sequences by the number of document ends (EOS) they hold: how tightly documents pack
+    into ``train.context`` tokens. A document ends in the sequence its last token falls in,
+    so the counts come from the stream order's narrow columns, without reading the tokens
+    again; ``sequences`` (per split) leaves out a dropped remainder."""
     from pyspark.sql import functions as F
 
-    ends = F.size(F.filter("tokens", lambda t: t == eos)).alias("document_ends")
-    rows = spark.read.format("delta").load(out).groupBy(ends).count().collect()
-    return [{"document_ends": r["document_ends"], "sequences": r["count"]}
-            for r in sorted(rows, key=lambda r: r["document_ends"])]
+    end = F.sum("n_tokens").over(stream_order()) - 1
+    ends = (encoded.select("split", "order_key", "doc_id", "n_tokens")
+            .withColumn("position", F.floor(end / seq_len)))
+    kept = F.lit(False)
+    for split, n in sequences.items():
+        kept = kept | ((F.col("split") == split) & (F.col("position") < n))
+    per_sequence = ends.where(kept).groupBy("split", "position").count()
+    found = {r["document_ends"]: r["count"] for r in per_sequence.groupBy(
+        F.col("count").alias("document_ends")).count().collect()}
+    found[0] = sum(sequences.values()) - sum(found.values())  # sequences inside one document
+    return [{"document_ends": k, "sequences": v} for k, v in sorted(found.items()) if v]
 
 
 def state_key(gold_version: int, tok_hash: str, params: Params) -> str:
@@ -274,15 +288,15 @@ def build(gold: DataFrame, tok: Tokenizer, params: Params, out: str, sh: Shell
         stats = split_stats(encoded, seq_len, cfg.remainder)
     sh.log.info("tokenize: encoded %s", {s: v["tokens"] for s, v in stats.items()})
     docs = sum(v["documents"] for v in stats.values())
-    plots = {"doc_lengths": doc_length_histogram(encoded)}
+    plots = {"doc_lengths": doc_length_histogram(encoded),
+             "docs_per_sequence": docs_per_sequence(
+                 encoded, seq_len, {s: v["sequences"] for s, v in stats.items()})}
     with sh.step("pack and write"):
         located = with_offsets(encoded, broadcast=docs <= BROADCAST_DOCS)
         seqs = pack_sequences(located, seq_len, cfg.remainder, tok.token_to_id(PAD), cfg.seed)
         seqs.write.format("delta").mode("overwrite").save(out)
     sh.kill_point("sequences written")
     encoded.unpersist()
-    with sh.step("sequence fill"):
-        plots["docs_per_sequence"] = docs_per_sequence(gold.sparkSession, out, tok.token_to_id(EOS))
     return stats, plots
 
 

@@ -26,14 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from etl.tokenizer.bpe import measure, train
 from llmlake.config import Params, TokenizerConfig
-from llmlake.log import get_logger
 from llmlake.stage import StageError, stage_shell
 from llmlake.tokenizer import SPECIAL_TOKENS, file_hash, save
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-log = get_logger(__name__)
 
 
 

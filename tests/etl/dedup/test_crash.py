@@ -3,28 +3,19 @@ rerun, leaves exactly the gold an uninterrupted run leaves."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from lake_helpers import killed_run, params_at
+from lake_helpers import killed_run, params_at, table_content
 
 from etl.dedup import stage as dedup
+from etl.dedup.stage import DEDUP_TABLES
 from llmlake.lake import Lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
-# What each table is, without the batch ids and times that differ between runs.
-CONTENT = {"gold/documents": ["doc_id", "cluster_id", "split", "text_hash"],
-           "gold/duplicates": ["doc_id", "cluster_id", "match"],
-           "gold/minhash": ["doc_id", "text_hash", "num_shingles", "bands"]}
 
-
-def content(spark, params) -> dict[str, list[tuple]]:
+def content(params) -> dict[str, list[str]]:
     lake = Lake(params.lake)
-    return {name: sorted(tuple(str(v) for v in r) for r in spark.read.format("delta")
-                         .load(lake.table(name)).select(*cols).collect())
-            for name, cols in CONTENT.items()}
+    return {name: table_content(lake.table(name)) for name in DEDUP_TABLES}
 
 
 def silver_batches(spark):
@@ -60,7 +51,7 @@ def reference(spark, batches, tmp_path_factory):
     dedup.run(params)
     batches[1].write.format("delta").mode("append").save(silver)
     dedup.run(params)
-    return content(spark, params)
+    return content(params)
 
 
 @pytest.mark.parametrize("point", ["minhash written", "duplicates written", "gold written"])
@@ -73,7 +64,7 @@ def test_a_second_batch_killed_at_each_write_reruns_to_the_same_gold(
     batches[1].write.format("delta").mode("append").save(silver)
     killed_run(params, tmp_path, "dedup", point)
     dedup.run(params)
-    assert content(spark, params) == reference
+    assert content(params) == reference
 
 
 def test_a_first_run_killed_before_its_commit_reruns_to_the_same_gold(
@@ -85,4 +76,4 @@ def test_a_first_run_killed_before_its_commit_reruns_to_the_same_gold(
     dedup.run(params)
     # One run over both batches gives what two do: every cluster that spans both batches
     # has its smallest doc_id, its survivor either way, in the first.
-    assert content(spark, params) == reference
+    assert content(params) == reference

@@ -7,26 +7,12 @@ import os
 
 from reader_helpers import read
 
-from etl.ingest.account import accounts, per_file, shown, totals, unbalanced
-from etl.ingest.records import file_of
-
-
-def sums_of(rows: list[dict]) -> list[dict]:
-    """What file_counts' Spark aggregation returns, computed in Python."""
-    out: dict[tuple, dict] = {}
-    for r in rows:
-        key = (file_of(r["origin"]), r["kind"], r.get("reason"))
-        s = out.setdefault(key, {"file": key[0], "kind": key[1], "reason": key[2],
-                                 "n": 0, "c": None})
-        s["n"] += 1
-        if r.get("count") is not None:
-            s["c"] = (s["c"] or 0) + r["count"]
-    return list(out.values())
+from etl.ingest.account import accounts, per_file, row_sums, shown, totals, unbalanced
 
 
 def test_reader_rows_balance_per_file(tmp_path):
     data = b'{"id": 1, "text": "a"}\n{broken\n{"id": 2, "text": "b"}\n'
-    books = accounts(sums_of(read(tmp_path, "x.jsonl", data)))
+    books = accounts(row_sums(read(tmp_path, "x.jsonl", data)))
     (book,) = books.values()
     assert (book["read"], book["documents"], dict(book["quarantined"])) == (3, 2, {
         "invalid_json": 1})
@@ -39,14 +25,14 @@ def test_a_lost_record_unbalances_its_file_only(tmp_path):
     dropped = next(i for i, r in enumerate(rows) if r["kind"] == "doc" and "x.jsonl" in
                    r["origin"])
     lost = rows[:dropped] + rows[dropped + 1:]  # one document vanished on the way
-    books = accounts(sums_of(lost))
+    books = accounts(row_sums(lost))
     assert [os.path.basename(f) for f in unbalanced(books)] == ["x.jsonl"]
 
 
 def test_totals_and_the_report_view(tmp_path):
     rows = read(tmp_path, "x.jsonl", b'{"id": 1, "text": "a"}\n\n{broken\n')
     rows += read(tmp_path, "empty.jsonl", b"")
-    books = accounts(sums_of(rows))
+    books = accounts(row_sums(rows))
     total = totals(books)
     assert total["read"] == total["documents"] + sum(total["skipped"].values()) + sum(
         total["quarantined"].values())

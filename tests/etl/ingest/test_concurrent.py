@@ -7,19 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
-from lake_helpers import params_at, sample_sources
+from lake_helpers import ROOT, params_at, sample_sources, stage_argv
 
 from etl.sample import stage as sample
-from llmlake.config import as_dict, params_from_dict
+from llmlake.config import params_from_dict
 from llmlake.lake import Lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_overlapping_ingests_write_each_document_once(tmp_path):
@@ -29,11 +26,9 @@ def test_overlapping_ingests_write_each_document_once(tmp_path):
                                             "seed": 5, "docs_per_shard": 100}}))
     truth = [json.loads(x) for x in (tmp_path / "raw" / "truth.jsonl").read_text().splitlines()]
     params = params_at(tmp_path, ingest={"sources": sample_sources(tmp_path / "raw")})
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(as_dict(params)))
+    argv = stage_argv(params, tmp_path, "ingest")
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    runs = [subprocess.Popen([sys.executable, "-m", "llmlake.cli", "--params", str(path), "etl",
-                              "ingest"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    runs = [subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
     errors = [run.communicate(timeout=600)[1] for run in runs]
     for run, err in zip(runs, errors, strict=True):

@@ -39,7 +39,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.ingest.readers import ReaderOptions, account, detect_format, read_file
+from etl.ingest.account import account
+from etl.ingest.readers import ReaderOptions, detect_format, read_file
 from etl.sample.stage import generate
 from llmlake.config import SampleConfig
 

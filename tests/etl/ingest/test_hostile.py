@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from reader_helpers import OPTS, kinds, read
 
-from etl.ingest.readers import ReaderOptions, account, read_file
+from etl.ingest.account import account
+from etl.ingest.readers import ReaderOptions, read_file
 
 HTTP_CT = b"application/http; msgtype=response"
 

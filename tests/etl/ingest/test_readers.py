@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reader_helpers import OPTS, kinds, read
 
+from etl.ingest.account import account
 from etl.ingest.readers import (
-    account,
     decode_body,
     detect_format,
     doc_id,

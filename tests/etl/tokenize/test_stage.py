@@ -189,6 +189,30 @@ def test_suite_passes_and_catches_an_out_of_range_id(built, spark):
                                               "max_token")}
 
 
+def eos_per_sequence(spark, params) -> list[dict[str, int]]:
+    """Document ends counted in the written tokens themselves (EOS is id 0)."""
+    from pyspark.sql import functions as F
+
+    ends = F.size(F.filter("tokens", lambda t: t == 0)).alias("document_ends")
+    rows = (spark.read.format("delta").load(Lake(params.lake).table("gold/sequences"))
+            .groupBy(ends).count().collect())
+    return sorted(({"document_ends": r["document_ends"], "sequences": r["count"]} for r in rows),
+                  key=lambda r: r["document_ends"])
+
+
+def plotted(params) -> list[dict[str, int]]:
+    import csv
+
+    with Lake(params.lake).report("plots/tokenize_docs_per_sequence.csv").open() as fh:
+        return sorted(({k: int(v) for k, v in row.items()} for row in csv.DictReader(fh)),
+                      key=lambda r: r["document_ends"])
+
+
+def test_documents_per_sequence_plot_matches_the_tokens(built, spark):
+    assert plotted(built["params"]) == eos_per_sequence(
+        spark, built["params"])
+
+
 def test_pad_remainder_keeps_every_document(built, spark):
     # Runs last: it rewrites the module's sequences table with padded remainders.
     params = make_params(Path(built["params"].lake.root).parent, remainder="pad")
@@ -202,3 +226,4 @@ def test_pad_remainder_keeps_every_document(built, spark):
               .where("pad > 0").collect())
     assert all(r["tokens"][-r["pad"]:] == [1] * r["pad"] for r in padded)
     assert len(padded) == sum(s["remainder_tokens"] > 0 for s in report["splits"].values())
+    assert plotted(params) == eos_per_sequence(spark, params)
