@@ -253,13 +253,15 @@ def delete_rows(sh: Shell, condition: Any, why: str) -> None:
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    where = F.lit(True) if condition is None else condition
     for name in DEDUP_TABLES:
         path = sh.table(name)
-        if sh.version(name) is not None and \
-                sh.spark.read.format("delta").load(path).where(where).limit(1).count():
+        if sh.version(name) is None:  # checked without Spark: a first run may not have it yet
+            continue
+        spark = sh.spark
+        where = F.lit(True) if condition is None else condition
+        if spark.read.format("delta").load(path).where(where).limit(1).count():
             sh.log.warning("dedup: deleting rows from %s for %s", path, why)
-            DeltaTable.forPath(sh.spark, path).delete(where)
+            DeltaTable.forPath(spark, path).delete(where)
 
 
 def roll_back_uncommitted(sh: Shell) -> None:
