@@ -42,7 +42,10 @@ class Bounds:
     above: float | None = None  # exclusive lower bound, for ranges such as (0, 1]
 
     def error(self, value: float) -> str | None:
-        """Why ``value`` is out of range, or ``None`` when it is inside."""
+        """Why ``value`` is out of range, or ``None`` when it is inside (or unset: an
+        optional field's ``None`` takes its value from elsewhere, a model preset)."""
+        if value is None:
+            return None
         if isinstance(value, float) and math.isnan(value):
             return f"must be a number, got {value}"  # NaN compares false with every bound
         if self.min is not None and value < self.min:

@@ -34,6 +34,7 @@ import yaml
 
 from llmlake.bounds import Bounded, bounded, fraction, seed_field
 from llmlake.config_clean import CleanConfig
+from llmlake.config_train import ModelParams, RayConfig, TrainConfig
 
 
 class ConfigError(ValueError):
@@ -162,12 +163,6 @@ class TokenizeConfig(Bounded):
 
 
 @dataclass(frozen=True)
-class TrainConfig(Bounded):
-    # Tokens a model sees at once; packed sequences hold context + 1 (inputs and targets).
-    context: int = bounded(256, min=1)
-
-
-@dataclass(frozen=True)
 class ValidateConfig(Bounded):
     # Least rows each table must hold (0 turns the row-count check off).
     bronze_min_rows: int = bounded(100, min=0)
@@ -192,7 +187,9 @@ class Params(Bounded):
     dedup: DedupConfig = field(default_factory=DedupConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    model: ModelParams = field(default_factory=ModelParams)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 

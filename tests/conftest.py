@@ -70,3 +70,17 @@ def small_pipeline(tmp_path_factory, spark):
     for stage in (ingest, clean, dedup, tokenizer, tokenize):
         stage.run(params)
     return {"base": base, "params": params}
+
+
+@pytest.fixture(scope="session")
+def train_inputs(small_pipeline):
+    """The small lake with its shards exported: what the train stage reads. ``version`` is
+    the gold/sequences version tokenize recorded."""
+    import json
+
+    from etl.export_shards import stage as export_shards
+
+    params = small_pipeline["params"]
+    export_shards.run(params)
+    lineage = json.loads((Path(params.lake.reports) / "lineage" / "tokenize.json").read_text())
+    return {**small_pipeline, "version": lineage["tables"]["gold/sequences"]["version"]}

@@ -1,4 +1,6 @@
-"""Model training: the GPT model (torch only), data loading, Ray Train and Tune drivers.
+"""The model half: the model (torch only), batches, checkpoints and one folder per stage.
 
-Empty until the training stage lands.
+``model.py`` (GPT and hybrid, KV cache), ``data.py`` (deterministic batches from shards or
+Delta rows), ``checkpoint.py`` (checkpoint and model folders) and ``hardware.py`` (peak
+FLOP/s for MFU) import torch and numpy only; ``train/`` is the Ray Train stage.
 """

@@ -103,8 +103,10 @@ def numeric_fields(cls: type = Params, prefix: str = ""):
         tp, key = hints[f.name], f"{prefix}{f.name}"
         if dataclasses.is_dataclass(tp):
             yield from numeric_fields(tp, f"{key}.")
-        elif tp in (int, float) or {int, float} & set(typing.get_args(tp)):
+        elif tp in (int, float):
             yield key, f, tp
+        elif {int, float} & set(typing.get_args(tp)):  # optional: None takes a default
+            yield key, f, next(t for t in typing.get_args(tp) if t in (int, float))
 
 
 NUMERIC = list(numeric_fields())
@@ -138,7 +140,7 @@ def test_the_walk_finds_every_section_and_the_nested_clean_filters():
     keys = {key for key, _, _ in NUMERIC}
     sections = {key.split(".")[0] for key in keys}
     assert sections == {"spark", "sample", "ingest", "clean", "dedup", "tokenizer", "tokenize",
-                        "train", "validate"}
+                        "model", "train", "ray", "validate"}
     assert {"dedup.bands", "clean.gopher_quality.min_words", "clean.c4.max_word_length",
             "clean.gopher_repetition.max_dup_10gram_char_frac"} <= keys
     assert "spark.ui" not in keys  # bools are not numbers here

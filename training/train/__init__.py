@@ -1,0 +1,1 @@
+"""The ``train`` stage: Ray Train over the loop, checkpoints, resume, the model folder."""
