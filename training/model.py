@@ -17,8 +17,7 @@ Example::
 
     >>> import math, torch
     >>> from training.model import LanguageModel, ModelConfig
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> _ = torch.manual_seed(0)
     >>> config = ModelConfig.from_preset("tiny", n_layer=1, vocab_size=256, context=32)
     >>> model = LanguageModel(config)
     >>> idx, targets = torch.randint(0, 256, (2, 16)), torch.randint(0, 256, (2, 16))
@@ -50,17 +49,14 @@ ARCHS = ("gpt", "hybrid")
 # Dimensions by name; any field may be overridden. The small presets match the tokenizer's
 # default vocabulary and train.context; the GPT-2 sizes (Radford et al. 2019) use 50304, the
 # GPT-2 vocabulary padded to a multiple of 128 so the head's matmul tiles evenly.
+_GPT2 = {"context": 1024, "vocab_size": 50304}
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 4, "n_head": 4, "n_embd": 128, "context": 256, "vocab_size": 8192},
     "small": {"n_layer": 6, "n_head": 6, "n_embd": 384, "context": 256, "vocab_size": 8192},
-    "gpt2-124m": {"n_layer": 12, "n_head": 12, "n_embd": 768, "context": 1024,
-                  "vocab_size": 50304},
-    "gpt2-350m": {"n_layer": 24, "n_head": 16, "n_embd": 1024, "context": 1024,
-                  "vocab_size": 50304},
-    "gpt2-774m": {"n_layer": 36, "n_head": 20, "n_embd": 1280, "context": 1024,
-                  "vocab_size": 50304},
-    "gpt2-1.5b": {"n_layer": 48, "n_head": 25, "n_embd": 1600, "context": 1024,
-                  "vocab_size": 50304},
+    "gpt2-124m": {"n_layer": 12, "n_head": 12, "n_embd": 768, **_GPT2},
+    "gpt2-350m": {"n_layer": 24, "n_head": 16, "n_embd": 1024, **_GPT2},
+    "gpt2-774m": {"n_layer": 36, "n_head": 20, "n_embd": 1280, **_GPT2},
+    "gpt2-1.5b": {"n_layer": 48, "n_head": 25, "n_embd": 1600, **_GPT2},
 }
 
 
@@ -399,7 +395,9 @@ class _CrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(logits, dim=-1, dtype=torch.float32)  # (N, V)
+        # (N, V), in float32 at least: bf16 log-probabilities lose the small ones.
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        logp = torch.log_softmax(logits, dim=-1, dtype=dtype)
         keep = targets != -1
         safe = torch.where(keep, targets, 0)[:, None]  # (N, 1): -1 -> any valid index
         count = keep.sum()

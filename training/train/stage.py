@@ -217,6 +217,6 @@ def _metrics(state: Any, num_params: int, wall: float) -> dict[str, Any]:
     return {"steps": state.step, "tokens": state.tokens, "params": num_params,
             "first_val_loss": vals[0]["val_loss"], "val_loss": vals[-1]["val_loss"],
             "train_loss": trains[-1]["train_loss"] if trains else None,
-            "wall_seconds": round(wall, 1),
+            "restarts": state.extra.get("restarts", []), "wall_seconds": round(wall, 1),
             "tokens_per_s": round(state.tokens / state.train_seconds, 1)
             if state.train_seconds else None}

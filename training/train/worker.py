@@ -52,6 +52,8 @@ def train_worker(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             loop.restore(folder)
+        # Kept in the checkpoints and the report: where each restart picked the run up.
+        loop.state.extra["restarts"] = [*loop.state.extra.get("restarts", []), loop.state.step]
     nodes = _gather(ray.util.get_node_ip_address(), worker.world)
     loop.state.extra["nodes"] = nodes
     fault = _fault(config.get("fail_at"), worker.rank)
