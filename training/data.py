@@ -81,9 +81,11 @@ def collect_rows(batches: Iterable[Any], split: str, seq_len: int, count: int) -
     for batch in batches:
         n = batch.num_rows
         if filled + n > count:
-            raise ValueError(f"{split}: more rows than the {count} counted at the pinned version")
+            raise ValueError(f"{split}: more rows than the {count} counted at its version")
         column = batch.column("tokens")  # a Table's column is chunked, a RecordBatch's not
-        flat = getattr(column, "combine_chunks", lambda: column)().flatten().to_numpy()
+        if hasattr(column, "combine_chunks"):
+            column = column.combine_chunks()
+        flat = column.flatten().to_numpy()
         if len(flat) != n * seq_len:
             raise ValueError(f"{split}: a sequence does not hold {seq_len} tokens")
         tokens[filled:filled + n] = flat.reshape(n, seq_len)

@@ -182,7 +182,7 @@ class Attention(nn.Module):
         B, T, C = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
         qk, v = qkv.split((2, 1))  # (2, B, H, T, D), (1, B, H, T, D): views, one-op backward
-        cos, sin = (r.to(qkv.dtype) for r in rope)  # a no-op unless under autocast
+        cos, sin = rope[0].to(qkv.dtype), rope[1].to(qkv.dtype)  # no-ops without autocast
         q, k = apply_rope(qk, cos, sin).unbind(0)  # (B, H, T, D) each, rotated together
         v = v[0]
         if cache is None:
