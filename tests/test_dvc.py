@@ -56,7 +56,9 @@ def test_plots_show_renders_every_plot(repo):
     for path, spec in plot_definitions().items():
         target = repo / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"{spec['x']},{spec['y']}\n3,a\n5,b\n")
+        ys = spec["y"] if isinstance(spec["y"], list) else [spec["y"]]
+        values = ",".join("4.5" for _ in ys) if len(ys) > 1 else "a"  # curves, or bars
+        target.write_text(f"{spec['x']},{','.join(ys)}\n3,{values}\n5,{values}\n")
     shown = json.loads(sh(repo, DVC, "plots", "show", "--json"))
     assert not shown.get("errors")
     for path in plot_definitions():

@@ -108,7 +108,7 @@ def load_checkpoint(folder: str | Path, model: LanguageModel,
     if saved != model.config:
         raise ValueError(f"{folder}: checkpoint of another model ({saved} != {model.config})")
     st_load_model(model, str(folder / WEIGHTS), device=str(_device_of(model)))
-    data = torch.load(folder / STATE, map_location="cpu", weights_only=False)
+    data = torch.load(folder / STATE, map_location="cpu", weights_only=True)
     if optimizer is not None:
         optimizer.load_state_dict(data["optimizer"])
     if scheduler is not None:

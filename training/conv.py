@@ -1,10 +1,11 @@
 """The hybrid model's token mixer: a gated, causal, depthwise short convolution.
 
-Owns :class:`ConvMixer`, the block that stands in for attention in the hybrid
-architecture's non-attention layers (``model.arch: hybrid``; the ``H3``/``Hyena`` short
-convolution, as gated in Mamba and the Griffin/LFM2 hybrids). Per token it costs a few
-multiply-adds per channel instead of attention's O(context), and a decoder needs only the
-last ``conv_kernel - 1`` inputs of each channel (the decode state), not a growing K/V cache.
+Owns :class:`ConvMixer`, the token mixer of the hybrid architecture's non-attention
+blocks (``model.arch: hybrid``): the short causal convolution of H3, Hyena and Mamba with
+Mamba's multiplicative SiLU gate branch, and no state-space layer behind it. Per token it
+costs a few multiply-adds per channel instead of attention's O(context), and a decoder
+needs only the last ``conv_kernel - 1`` inputs of each channel (the decode state), not a
+growing K/V cache.
 
     value, gate = split(x W_in)                    two n_embd-wide halves, one matmul
     y_t = sum_{j<K} w_j * value_{t-j}              per channel; value_{<0} = 0 (causal)

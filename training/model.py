@@ -67,7 +67,7 @@ class ModelConfig:
     arch: str = "gpt"  # "gpt": attention everywhere; "hybrid": conv blocks between attention
     vocab_size: int = 8192  # tokenizer.vocab_size: the trainer takes it from the tokenizer
     context: int = 256  # train.context: the longest sequence, and the RoPE table's length
-    n_layer: int = 4  # the tiny preset's size: trains usefully in minutes on a laptop CPU
+    n_layer: int = 4  # the tiny preset's sizes: a few minutes of training on two CPU cores
     n_head: int = 4
     n_embd: int = 128
     # 0 = auto: 8/3 * n_embd gives SwiGLU's three matrices the parameters of a 4x two-matrix

@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 from llmlake.config_train import TrainConfig
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import Sequences
+from training.hardware import peak_flops
 from training.model import ModelConfig
 from training.train.loop import Loop, Worker, lr_at
 
@@ -66,8 +67,11 @@ class Stop(Exception):
     """A crash after some step."""
 
 
-def test_a_resumed_run_continues_at_the_step_and_data_position_and_ends_the_same(tmp_path):
-    whole = Loop(MODEL, CFG, SEQS, VAL, pad_id=1)
+@pytest.mark.parametrize("arch", ["gpt", "hybrid"])
+def test_a_resumed_run_continues_at_the_step_and_data_position_and_ends_the_same(tmp_path,
+                                                                                  arch):
+    model = replace(MODEL, arch=arch, attn_every=2)
+    whole = Loop(model, CFG, SEQS, VAL, pad_id=1)
     whole.run(report=lambda state, save: None)
 
     def keep(state, save):  # the checkpoint at step 4, as Ray Train would store it
@@ -79,8 +83,8 @@ def test_a_resumed_run_continues_at_the_step_and_data_position_and_ends_the_same
             raise Stop
 
     with pytest.raises(Stop):
-        Loop(MODEL, CFG, SEQS, VAL, pad_id=1).run(report=keep, on_step=crash)
-    resumed = Loop(MODEL, CFG, SEQS, VAL, pad_id=1)
+        Loop(model, CFG, SEQS, VAL, pad_id=1).run(report=keep, on_step=crash)
+    resumed = Loop(model, CFG, SEQS, VAL, pad_id=1)
     state = resumed.restore(tmp_path)
     assert (state.step, state.position) == (4, 4 * CFG.batch_size)
     resumed.run(report=lambda state, save: None)
@@ -140,3 +144,16 @@ def _free_port_once() -> int:
     if not _PORT:
         _PORT.append(_free_port())
     return _PORT[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("compile_model", [False, True])
+def test_the_loop_trains_on_a_gpu_with_bf16_autocast(compile_model):
+    cfg = replace(CFG, max_steps=20, eval_every=10, compile=compile_model)
+    loop = Loop(MODEL, cfg, SEQS, VAL, pad_id=1, worker=Worker(device="cuda"))
+    state = loop.run(report=lambda state, save: None)
+    vals = [r["val_loss"] for r in state.log if r["val_loss"] != ""]
+    assert vals[-1] < vals[0]
+    assert next(loop.model.parameters()).device.type == "cuda"
+    known = peak_flops(torch.cuda.get_device_name(), "bf16") is not None
+    assert ("mfu" in state.log[-1]) == known  # MFU only where the GPU's peak is known

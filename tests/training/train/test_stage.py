@@ -12,14 +12,23 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from train_helpers import assert_same_model, train_params
 
 from llmlake.stage import MissingInput, StageError
-from training.checkpoint import load_model
 from training.train import stage as train
+from training.train.loop import Loop
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module (the stage leaves a running Ray be), on loopback."""
+    from llmlake.config_train import RayConfig
+    from training.train.fit import ray_session
+
+    with ray_session(RayConfig(num_cpus=2)):
+        yield
 
 @pytest.mark.parametrize(("model", "train_keys", "key"), [
     ({"n_head": 5}, {}, "model.n_head"),
@@ -93,22 +102,28 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint_when_rerun(
     assert metrics["tokens"] == 8 * 2 * 4 * 32 and metrics["tokens_per_s"] > 0
 
 
-def test_warm_start_begins_from_the_parent_weights(train_inputs, tmp_path, reference):
-    parent = tmp_path / "parent"
+def test_warm_start_checks_the_parent_and_starts_from_its_weights(train_inputs, tmp_path,
+                                                                  reference):
+    """The driver checks and records the parent; the worker's loop starts from its weights
+    (the same code path as under Ray, without the minute a Ray run costs)."""
     from training.checkpoint import save_model
+    from training.train.stage import parent_model, resolve_model
+    from training.train.worker import _weights
 
+    parent = tmp_path / "parent"
     save_model(parent, reference.model, lineage={"run": "parent-run"})
-    params = train_params(train_inputs["params"], tmp_path, None,
-                     {"warm_start": str(parent), "max_steps": 2, "checkpoint_every": 2,
-                      "lr": 1e-9, "warmup_steps": 0, "num_workers": 1, "batch_size": 8})
-    report = train.run(params)
-    model, lineage = load_model(tmp_path / "artifacts" / "model")
-    assert lineage["parent"]["run"] == "parent-run"
-    assert report["first_val_loss"] == pytest.approx(reference.state.log[-1]["val_loss"],
-                                                     abs=1e-3)
-    for name, value in reference.model.state_dict().items():  # a 1e-9 rate barely moves them
-        assert torch.allclose(model.state_dict()[name], value, atol=1e-5), name
+    params = train_params(train_inputs["params"], tmp_path, None, {"warm_start": str(parent)})
+    model_cfg = resolve_model(params, vocab_size=600)
+    record = parent_model(params, model_cfg)
+    assert record["run"] == "parent-run" and len(record["weights_sha256"]) == 64
+    loop = Loop(model_cfg, params.train, reference.train, reference.val, pad_id=1,
+                init=_weights(str(parent)))
+    assert loop.evaluate() == pytest.approx(reference.evaluate(), abs=1e-6)
     bad = train_params(train_inputs["params"], tmp_path, {"n_layer": 3},
                        {"warm_start": str(parent)})
-    with pytest.raises(StageError, match=r"^train\.warm_start: "):
+    with pytest.raises(StageError, match=r"^train\.warm_start: .* another architecture"):
         train.run(bad)
+    missing = train_params(train_inputs["params"], tmp_path, None,
+                           {"warm_start": str(tmp_path / "nowhere")})
+    with pytest.raises(StageError, match=r"^train\.warm_start: .* not a model folder"):
+        train.run(missing)
