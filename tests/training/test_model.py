@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from training import hardware
-from training.model import PRESETS, LanguageModel, ModelConfig, cross_entropy
+from training.loss import cross_entropy
+from training.model import PRESETS, LanguageModel, ModelConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHS = ["gpt", "hybrid"]
