@@ -52,6 +52,7 @@ setup: $(UV)
 
 demo: setup
 	$(BIN)/dvc repro
+	@echo "Model: artifacts/model/ (reports/train.json; loss curves: dvc plots show)"
 	@echo "Reports: reports/ (<stage>.json metrics, dedup.html, gx/ data docs);"
 	@echo "compare with dvc metrics diff HEAD, look with dvc plots show"
 
@@ -76,6 +77,9 @@ bench: $(UV)
 	$(BIN)/python bench/clean.py
 	$(BIN)/python bench/dedup.py --datatrove-docs 50000
 	$(BIN)/python bench/tokenization.py
+	$(BIN)/python bench/train_throughput.py
+	$(BIN)/dvc repro train
+	$(BIN)/python bench/train_ray.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) lake reports/gx spark-warehouse

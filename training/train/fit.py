@@ -11,6 +11,15 @@ version, world size, parent model), so rerunning a stopped run finds its own fol
 Ray Train hands its latest checkpoint back: the run resumes instead of starting over; a
 changed param starts a new run. Both data paths give the same batches, so ``train.data``
 is not part of the name.
+
+Example::
+
+    >>> name = run_name(TrainConfig(), {"n_layer": 4}, {"version": 3})
+    >>> name == run_name(TrainConfig(data="delta", max_failures=5), {"n_layer": 4},
+    ...                  {"version": 3})
+    True
+    >>> name == run_name(TrainConfig(max_steps=10), {"n_layer": 4}, {"version": 3})
+    False
 """
 
 from __future__ import annotations

@@ -112,9 +112,12 @@ def _progress(max_steps: int, started: int) -> Any:
         done = state.step - started
         eta = (time.perf_counter() - t0) / max(done, 1) * (max_steps - state.step)
         val = f" val {row['val_loss']:.4f}" if row.get("val_loss") != "" else ""
-        print(f"train: step {state.step}/{max_steps} ({state.step / max_steps:4.0%}) "
-              f"loss {row['train_loss']:.4f}{val} lr {row['lr']:.2e} "
-              f"{row['tokens_per_s'] or 0:,.0f} tok/s, eta {eta:.0f}s", file=sys.stderr, flush=True)
+        # Written to the stream, not print(): Ray Train patches print to log each line
+        # as well, which would show it twice.
+        sys.stderr.write(f"train: step {state.step}/{max_steps} ({state.step / max_steps:4.0%}) "
+                         f"loss {row['train_loss']:.4f}{val} lr {row['lr']:.2e} "
+                         f"{row['tokens_per_s'] or 0:,.0f} tok/s, eta {eta:.0f}s\n")
+        sys.stderr.flush()
     return show
 
 
