@@ -11,12 +11,12 @@ import secrets
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from lake_helpers import ROOT, stage_argv
 from train_helpers import assert_same_model, train_params
-
-from training.train import stage as train
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -36,12 +36,10 @@ def _ray(*args: str, env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def cluster(monkeypatch):
-    """A two-node Ray cluster on loopback, two CPUs a node, token authentication on (the
-    nodes and this driver share the token); stopped whatever happens."""
+def cluster():
+    """A two-node Ray cluster on loopback, two CPUs a node, token authentication on;
+    yields its address and the environment a driver needs; stopped whatever happens."""
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    for key, value in auth.items():
-        monkeypatch.setenv(key, value)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **auth}
     port = _free_port()
     try:
@@ -49,17 +47,21 @@ def cluster(monkeypatch):
              "--include-dashboard=false", "--disable-usage-stats", env=env)
         _ray("start", f"--address={HEAD}:{port}", f"--node-ip-address={NODE}", "--num-cpus=2",
              env=env)
-        yield f"{HEAD}:{port}"
+        yield f"{HEAD}:{port}", env
     finally:
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
 def test_two_nodes_train_like_one_process(train_inputs, tmp_path, cluster, reference):
+    """The driver is ``llmlake train`` in a process of its own, as a user would run it."""
+    address, env = cluster
     base = train_params(train_inputs["params"], tmp_path, None,
                         {"data": "delta", "placement": "SPREAD"})
-    params = type(base)(**{**base.__dict__,
-                           "ray": type(base.ray)(address=cluster, node_ip=HEAD)})
-    report = train.run(params)
+    params = replace(base, ray=replace(base.ray, address=address, node_ip=HEAD))
+    proc = subprocess.run(stage_argv(params, tmp_path, "train"), env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "reports" / "train.json").read_text())
     lineage = json.loads((tmp_path / "artifacts" / "model" / "lineage.json").read_text())
     assert sorted(lineage["nodes"]) == [HEAD, NODE]  # one worker on each node
     assert report["steps"] == 8
