@@ -88,6 +88,10 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint_when_rerun(
         train.run(params)
     assert not (tmp_path / "artifacts" / "model").exists()
     monkeypatch.delenv(train.FAIL_ENV)
+    # The rerun reads gold/sequences through Ray Data instead: the same run (the batches do
+    # not depend on the path), with the 2 workers holding both of the Ray's CPUs.
+    params = train_params(train_inputs["params"], tmp_path, None,
+                          {"max_failures": 0, "data": "delta"})
     report = train.run(params)
     assert report["steps"] == 8 and report["restarts"] == [4]
     folder = tmp_path / "artifacts" / "model"
