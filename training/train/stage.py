@@ -157,7 +157,9 @@ def run(params: Params) -> dict[str, Any]:
                     cfg.num_workers, name)
         started = time.time()
         with sh.step("train"), ray_session(params.ray):
-            datasets = delta_datasets(source, version) if cfg.data == "delta" else None
+            # Absolute: Ray Data's read tasks do not run in this working directory.
+            readable = source if "://" in source else str(Path(source).resolve())
+            datasets = delta_datasets(readable, version) if cfg.data == "delta" else None
             result = _fit(fit, worker_config, cfg, name, storage, datasets)
         wall = time.time() - started
         with sh.step("export"):
