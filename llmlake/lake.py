@@ -95,11 +95,13 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Records as CSV (the columns of the first record, in its order)."""
+    """Records as CSV: every column any record has, in the order they first appear (a
+    column some rows lack, such as MFU before the first timing, stays empty there)."""
     import csv
 
     def fill(fh: TextIO) -> None:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
+        names = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(fh, fieldnames=names)
         writer.writeheader()
         writer.writerows(rows)
 

@@ -41,6 +41,7 @@ import torch
 from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
+from llmlake.lake import write_csv
 from training.model import LanguageModel, ModelConfig
 
 WEIGHTS = "model.safetensors"
@@ -94,7 +95,7 @@ def save_checkpoint(folder: str | Path, model: LanguageModel, optimizer: torch.o
                 "step": state.step, "position": state.position, "tokens": state.tokens,
                 "train_seconds": state.train_seconds, "extra": state.extra, "rng": rngs},
                folder / STATE)
-    write_log(folder / LOG, state.log)
+    write_csv(folder / LOG, state.log)
     (folder / CONFIG).write_text(json.dumps(model.config.to_dict(), indent=2))
     return folder
 
@@ -123,14 +124,6 @@ def load_checkpoint(folder: str | Path, model: LanguageModel,
 
 def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
-    names = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=names)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -109,3 +109,16 @@ def test_lineage_is_stable_and_commits_name_stage_and_batch(spark, tmp_path):
         sh.finish({"rows": 3}, tables=("silver/documents",))
     assert (tmp_path / "reports" / "lineage" / "clean.json").read_text() == first
     assert json.loads(first)["tables"]["silver/documents"]["rows"] == 3
+
+
+def test_csv_reports_keep_a_column_the_first_row_lacks(tmp_path):
+    """Training logs gain MFU only once a step was timed: the column must not be lost."""
+    import csv
+
+    from llmlake.lake import write_csv
+
+    path = write_csv(tmp_path / "log.csv", [{"step": 0, "loss": 9.0},
+                                            {"step": 5, "loss": 8.0, "mfu": 0.4}])
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["step", "loss", "mfu"]
+    assert [r["mfu"] for r in rows] == ["", "0.4"]

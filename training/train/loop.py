@@ -129,8 +129,10 @@ class Loop:
             (loss / self.cfg.grad_accum).backward()
         return loss.detach()
 
-    def step(self) -> float:
-        """One optimizer step; returns the mean train loss over micro-steps and workers."""
+    def step(self) -> torch.Tensor:
+        """One optimizer step; returns this worker's mean loss over its micro-steps, still
+        on the device: reading it (and averaging across workers) waits for the step to
+        finish, so :meth:`run` does that only on the steps it logs."""
         self.model.train()
         losses = [self._micro_step(i == self.cfg.grad_accum - 1)
                   for i in range(self.cfg.grad_accum)]
@@ -141,7 +143,7 @@ class Loop:
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
         self.state.tokens += self.step_tokens
-        return _mean(torch.stack(losses).mean())
+        return torch.stack(losses).mean()
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -170,7 +172,8 @@ class Loop:
                 state.train_seconds += now - tick
                 rate = (state.tokens - tokens_at_tick) / max(now - tick, 1e-9)
                 evaluate = state.step % cfg.eval_every == 0 or state.step == cfg.max_steps
-                state.log.append(self._row(self.evaluate() if evaluate else "", loss, rate))
+                state.log.append(self._row(self.evaluate() if evaluate else "", _mean(loss),
+                                           rate))
                 tick, tokens_at_tick = time.perf_counter(), state.tokens
             if state.step % cfg.checkpoint_every == 0 or state.step == cfg.max_steps:
                 self._report(report)

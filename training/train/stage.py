@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -115,22 +114,24 @@ def parent_model(params: Params, model_cfg: Any) -> dict[str, Any] | None:
     """The warm-start model's identity, checked to have this run's shape."""
     if not params.train.warm_start:
         return None
+    from training.checkpoint import CONFIG, LINEAGE, WEIGHTS
+
     folder = Path(params.train.warm_start)
-    config_file = folder / "config.json"
+    config_file = folder / CONFIG
     if not config_file.exists():
-        raise StageError(f"train.warm_start: {folder} is not a model folder (no config.json)")
+        raise StageError(f"train.warm_start: {folder} is not a model folder (no {CONFIG})")
     saved = json.loads(config_file.read_text())
     if saved != model_cfg.to_dict():
         raise StageError(f"train.warm_start: {folder} holds another architecture than "
                          "the model params describe")
-    lineage_file = folder / "lineage.json"
+    lineage_file = folder / LINEAGE
     lineage = json.loads(lineage_file.read_text()) if lineage_file.exists() else {}
-    return {"path": str(folder), "weights_sha256": file_hash(folder / "model.safetensors"),
+    return {"path": str(folder), "weights_sha256": file_hash(folder / WEIGHTS),
             "run": lineage.get("run"), "git": lineage.get("git")}
 
 
 def run(params: Params) -> dict[str, Any]:
-    from training.train.fit import delta_datasets, fit, ray_session, run_name, storage_root
+    from training.train.fit import delta_datasets, ray_session, run_name, storage_root
 
     with stage_shell("train", params) as sh:
         tok_dir = sh.require_artifact("tokenizer", TOKENIZER_FILE)
@@ -155,19 +156,18 @@ def run(params: Params) -> dict[str, Any]:
         sh.log.info("train: %s (%s, %d layers, %d wide), %d workers, run %s",
                     params.model.preset, model_cfg.arch, model_cfg.n_layer, model_cfg.n_embd,
                     cfg.num_workers, name)
-        started = time.time()
         with sh.step("train"), ray_session(params.ray):
             # Absolute: Ray Data's read tasks do not run in this working directory.
             readable = source if "://" in source else str(Path(source).resolve())
             datasets = delta_datasets(readable, version) if cfg.data == "delta" else None
-            result = _fit(fit, worker_config, cfg, name, storage, datasets)
-        wall = time.time() - started
+            result = _fit(worker_config, cfg, name, storage, datasets)
         with sh.step("export"):
             lineage = {"run": name, "tables": {"gold/sequences": data_id},
                        "shards": {s: asdict(h) for s, h in headers.items()},
                        "params": {"model": asdict(params.model), "train": asdict(cfg)},
                        "model": model_cfg.to_dict(), "git": git_revision(), "parent": parent}
             state, num_params = _export(sh, result, tok_dir, lineage)
+        wall = sh.steps.seconds["train"]  # the shell timed the step: Ray start to the end
         return sh.finish(_metrics(state, num_params, wall), lineage={
             "artifact": "artifacts/model", "run": name, "parent": parent})
 
@@ -188,8 +188,10 @@ def _fail_plan(storage: str, name: str) -> dict[str, Any] | None:
     return {"rank": int(rank), "step": int(step), "marker": f"{storage}/{name}/failed-{spec}"}
 
 
-def _fit(fit: Any, worker_config: dict[str, Any], cfg: Any, name: str, storage: str,
+def _fit(worker_config: dict[str, Any], cfg: Any, name: str, storage: str,
          datasets: Any) -> Any:
+    from training.train.fit import fit
+
     try:
         return fit(worker_config, cfg, name, storage, datasets)
     except Exception as exc:  # Ray's TrainingFailedError wraps the worker's traceback
