@@ -34,6 +34,7 @@ import yaml
 
 from llmlake.bounds import Bounded, bounded, fraction, seed_field
 from llmlake.config_clean import CleanConfig
+from llmlake.config_eval import EvaluateConfig, ExportConfig, PromoteConfig
 from llmlake.config_train import ModelParams, RayConfig, TrainConfig
 
 
@@ -190,6 +191,9 @@ class Params(Bounded):
     model: ModelParams = field(default_factory=ModelParams)
     train: TrainConfig = field(default_factory=TrainConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 

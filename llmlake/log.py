@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -50,16 +50,22 @@ def progress(
 ) -> Iterator[T]:
     from tqdm import tqdm
 
+    yield from tqdm(iterable, desc=desc, total=total, unit=unit, **_bar_settings())
+
+
+def progress_bar(total: int, desc: str, unit: str = "it") -> Any:
+    """A bar to ``update(n)`` by hand (for work counted in batches, not items of a loop);
+    use it as a context manager so it closes."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, **_bar_settings())
+
+
+def _bar_settings() -> dict[str, Any]:
+    """A bar on a terminal; on a log (CI, ``dvc repro``), a line every 10 seconds."""
     interactive = sys.stderr.isatty()
-    yield from tqdm(
-        iterable,
-        desc=desc,
-        total=total,
-        unit=unit,
-        disable=None if interactive else False,
-        mininterval=0.5 if interactive else 10.0,
-        file=sys.stderr,
-    )
+    return {"disable": None if interactive else False,
+            "mininterval": 0.5 if interactive else 10.0, "file": sys.stderr}
 
 
 class Steps:

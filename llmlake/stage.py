@@ -159,7 +159,8 @@ class Shell:
                lineage: dict[str, Any] | None = None, **timings: Any) -> dict[str, Any]:
         """Write the metrics, timings and lineage files. Returns the metrics with this run's
         facts (``timings``: counts of this run, not of the tables) beside them."""
-        report = f"{self.name}_{self.item}" if self.item else self.name
+        base = self.spec.report or self.name
+        report = f"{base}_{self.item}" if self.item else base
         outputs = {t: self.state(t) for t in tables}
         if outputs:
             metrics = {**metrics, "tables": outputs}

@@ -49,6 +49,11 @@ class StageSpec:
     # For a stage run once per item (``validate bronze``): the items, in pipeline order.
     items: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
+    # False for a command run on demand (``export``): it has no DVC stage.
+    pipeline: bool = True
+    # Base name of its metrics, timings and lineage files (``reports/<report>.json``);
+    # "" = the stage's name.
+    report: str = ""
 
     @property
     def module(self) -> str:
@@ -101,6 +106,20 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("train", "training",
               "Train the model on gold/sequences with Ray Train (CPU or GPU workers, resumable).",
               makes=("artifacts/model",), group=""),
+    StageSpec("evaluate", "training",
+              "Score artifacts/model on gold's val/test splits, tasks and bias probes.",
+              group="", report="eval"),
+    StageSpec("promote", "training",
+              "Promote artifacts/model to champion if it beats the champion within the bounds.",
+              makes=("artifacts/champion.json",), group=""),
+    StageSpec("export", "training",
+              "Export a model (default: the champion) for other tools; --format hf.",
+              group="", pipeline=False,
+              options=(Option("--format", "export.format", str, "Format (default: hf)."),
+                       Option("--out", "export.out", str,
+                              "Output folder (default: export.out, else artifacts/hf)."),
+                       Option("--model", "export.model", str,
+                              "Model folder (default: the champion, else artifacts/model)."))),
     StageSpec("validate", "etl",
               "Validate a lake table with its Great Expectations suite (exit 1 on failure).",
               group="", items=("bronze", "silver", "gold", "sequences")),

@@ -33,6 +33,7 @@ from typing import Any
 
 from llmlake.config import Params
 from llmlake.lake import write_csv
+from llmlake.lineage import LineageError, data_summary, upstream
 from llmlake.shards import ShardHeader, read_header
 from llmlake.stage import MissingInput, Shell, StageError, stage_shell
 from llmlake.tokenizer import TOKENIZER_FILE, file_hash
@@ -163,6 +164,7 @@ def run(params: Params) -> dict[str, Any]:
             result = _fit(worker_config, cfg, name, storage, datasets)
         with sh.step("export"):
             lineage = {"run": name, "tables": {"gold/sequences": data_id},
+                       "upstream": _upstream(sh), "data": data_summary(sh.lake),
                        "shards": {s: asdict(h) for s, h in headers.items()},
                        "params": {"model": asdict(params.model), "train": asdict(cfg)},
                        "model": model_cfg.to_dict(), "git": git_revision(), "parent": parent}
@@ -170,6 +172,17 @@ def run(params: Params) -> dict[str, Any]:
         wall = sh.steps.seconds["train"]  # the shell timed the step: Ray start to the end
         return sh.finish(_metrics(state, num_params, wall), lineage={
             "artifact": "artifacts/model", "run": name, "parent": parent})
+
+
+def _upstream(sh: Shell) -> dict[str, Any]:
+    """Every table version the sequences came from (bronze to gold), for the model card
+    and evaluation; a broken chain is logged and recorded, not fatal: the model is still
+    the sequences' model."""
+    try:
+        return upstream(sh.lake, "tokenize")
+    except LineageError as exc:
+        sh.log.warning("train: lineage beyond gold/sequences is incomplete: %s", exc)
+        return {"error": str(exc)}
 
 
 def _vocab(tok_dir: Path) -> tuple[int, int]:

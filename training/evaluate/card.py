@@ -1,0 +1,429 @@
+"""The model card: a model folder's ``README.md``, in the Hugging Face model-card layout.
+
+The card is written from three records the pipeline already keeps: the model's
+``lineage.json`` (architecture, training parameters, every table version it came from,
+and what each data stage did), the evaluation report (``reports/eval.json``) and the bias
+report (``reports/bias.json``). It opens with YAML front matter (language, library,
+pipeline tag, tags and a ``model-index`` of the measured results, which the Hub shows as
+an evaluation table) and goes on in Markdown: model details, training data, training
+procedure, evaluation, bias, intended use, limitations and how to load the model.
+
+Older models have thinner lineage: a piece the records lack leaves its section out or
+says "not recorded"; it never stops the card. Values are web text and file names, so a
+``|`` in a table cell is escaped rather than trusted to split no column.
+
+:func:`render_card` is pure; :func:`write_card` writes ``<folder>/README.md`` atomically,
+and the Hugging Face export copies it.
+
+Example::
+
+    >>> lineage = {"run": "train-demo", "model": {"arch": "gpt", "context": 64},
+    ...            "data": {"clean": {"kept_languages": {"en": 10}}}}
+    >>> evaluation = {"val": {"perplexity": 99.5, "bits_per_byte": 1.234}}
+    >>> card = render_card(lineage, evaluation, {})
+    >>> meta = yaml.safe_load(card.split("---")[1])
+    >>> meta["language"], meta["library_name"]
+    (['en'], 'transformers')
+    >>> meta["model-index"][0]["results"][0]["metrics"][0]["value"]
+    99.5
+    >>> fmt(1234567), fmt(0.123456), fmt(None), cell("a|b")
+    ('1,234,567', '0.1235', 'not recorded', 'a\\\\|b')
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib.resources import files
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from llmlake.config_eval import EVAL_SPLITS
+from llmlake.lake import write_atomic
+
+CARD = "README.md"
+TEMPLATE = "model_card.md.j2"
+NOT_RECORDED = "not recorded"
+SPLITS = ("train", *EVAL_SPLITS)
+METRICS = (("perplexity", "Perplexity"), ("bits_per_byte", "Bits per byte"))
+TASK_METRICS = (("accuracy", "accuracy", "Accuracy"), ("macro_f1", "f1", "Macro-F1"))
+# A language that holds less than this share of the kept documents is not "the" language.
+MAIN_LANGUAGE_SHARE = 0.9
+
+
+def fmt(value: Any) -> str:
+    """A number as people read it: counts with thousands separators, other numbers to 4
+    significant digits; ``None`` is "not recorded"."""
+    if value is None:
+        return NOT_RECORDED
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Integral):
+        return f"{int(value):,}"
+    if isinstance(value, Real):
+        x = float(value)
+        if not math.isfinite(x):
+            return str(x)
+        return f"{round(x):,}" if abs(x) >= 1000 else f"{x:.4g}"
+    return str(value)
+
+
+def cell(value: Any) -> str:
+    """``fmt(value)`` made safe inside a Markdown table row: one line, ``|`` escaped."""
+    return " ".join(fmt(value).split()).replace("|", "\\|")
+
+
+def interval(ci: Any) -> str:
+    """``[0.35, 0.45]``; empty when the interval was not computed."""
+    if not isinstance(ci, list | tuple) or len(ci) != 2 or None in ci:
+        return ""
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def _get(record: Any, *keys: str) -> Any:
+    """``record[k1][k2]...``, or None where a level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(record, dict):
+            return None
+        record = record.get(key)
+    return record
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    """A finite metric as a plain float (numpy scalars do not dump as YAML), else None."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return None
+    return float(value) if math.isfinite(float(value)) else None
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> dict[str, Any] | None:
+    return {"head": head, "rows": rows} if rows else None
+
+
+def languages(lineage: dict[str, Any]) -> list[str]:
+    """The languages clean kept, most documents first."""
+    kept = _dict(_get(lineage, "data", "clean", "kept_languages"))
+    return [lang for lang, _ in sorted(kept.items(), key=lambda kv: (-(kv[1] or 0), kv[0]))]
+
+
+def model_index(name: str, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Hub's ``model-index``: one result per evaluation split and per task."""
+    results = []
+    gold = _dict(_get(evaluation, "data", "gold/documents"))
+    for split in EVAL_SPLITS:
+        metrics = [{"type": key, "value": _number(_get(evaluation, split, key)),
+                    "name": f"{label} ({split})"} for key, label in METRICS]
+        dataset = {"name": "llmlake gold/documents", "type": "gold/documents", "split": split}
+        if gold.get("version") is not None:
+            dataset["revision"] = str(gold["version"])
+        results.append({"task": {"type": "text-generation", "name": "Language modeling"},
+                        "dataset": dataset, "metrics": metrics})
+    for task, report in sorted(_dict(_get(evaluation, "tasks")).items()):
+        metrics = [{"type": kind, "value": _number(_get(report, key)), "name": label}
+                   for key, kind, label in TASK_METRICS]
+        dataset = {"name": task, "type": task}
+        if _get(report, "split"):
+            dataset["split"] = report["split"]
+        results.append({"task": {"type": "text-generation", "name": f"{task} (multiple choice)"},
+                        "dataset": dataset, "metrics": metrics})
+    for result in results:
+        result["metrics"] = [m for m in result["metrics"] if m["value"] is not None]
+    return [{"name": name, "results": [r for r in results if r["metrics"]]}]
+
+
+def front_matter(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The card's YAML metadata, as a mapping."""
+    arch = _get(lineage, "model", "arch") or _get(evaluation, "model", "arch")
+    meta: dict[str, Any] = {}
+    if languages(lineage):
+        meta["language"] = languages(lineage)
+    if arch == "gpt":  # the Hugging Face export loads it as Llama; a hybrid has no equivalent
+        meta["library_name"] = "transformers"
+    meta["pipeline_tag"] = "text-generation"
+    meta["tags"] = ["llmlake", "causal-lm", *([arch] if arch else [])]
+    # The weights derive from crawled web text whose licences nobody reviewed.
+    meta["license"] = "other"
+    meta["model-index"] = model_index(_name(lineage, evaluation), evaluation)
+    return meta
+
+
+def _name(lineage: dict[str, Any], evaluation: dict[str, Any]) -> str:
+    return lineage.get("run") or _get(evaluation, "model", "run") or "llmlake-model"
+
+
+def details(lineage: dict[str, Any], evaluation: dict[str, Any]) -> list[list[Any]]:
+    """Model details as (field, value) rows."""
+    model, preset = _dict(lineage.get("model")), _get(lineage, "params", "model", "preset")
+    arch = model.get("arch") or _get(evaluation, "model", "arch")
+    if arch == "hybrid" and model.get("attn_every"):
+        arch = (f"hybrid (attention in every {model['attn_every']}th block, gated causal "
+                f"convolutions of width {fmt(model.get('conv_kernel'))} between)")
+    elif arch == "gpt":
+        arch = "gpt (Llama-style decoder-only transformer)"
+    hidden = model.get("mlp_hidden")
+    return [
+        ["Architecture", arch], ["Preset", preset], ["Layers", model.get("n_layer")],
+        ["Attention heads", model.get("n_head")], ["Width", model.get("n_embd")],
+        ["MLP width", "automatic (8/3 of the width)" if hidden == 0 else hidden],
+        ["Parameters", _get(evaluation, "model", "params")],
+        ["Context", model.get("context")], ["Vocabulary", model.get("vocab_size")],
+        ["Tokenizer sha256", _get(lineage, "tables", "gold/sequences", "tokenizer")
+         or _get(lineage, "data", "tokenizer", "tokenizer_sha256")],
+        ["Weights sha256", _get(evaluation, "model", "weights_sha256")],
+    ]
+
+
+def table_versions(lineage: dict[str, Any]) -> tuple[list[list[Any]], str | None]:
+    """Rows (table, path, version, made by) of every table the model came from, the
+    sequences it trained on first; and the error that cut the chain short, if one did."""
+    seq = _dict(_get(lineage, "tables", "gold/sequences"))
+    rows = []
+    if seq:
+        rows.append(["gold/sequences", seq.get("table") or seq.get("path"), seq.get("version"),
+                     "tokenize (read by train)"])
+    upstream = _dict(lineage.get("upstream"))
+    for table, info in upstream.items():
+        info = _dict(info)
+        if table == "error" or not info:
+            continue
+        row = [table, info.get("path"), info.get("version"), info.get("stage") or "outside"]
+        if not (rows and row[:3] == rows[0][:3]):  # the train input, already listed
+            rows.append(row)
+    error = upstream.get("error")
+    return rows, error if isinstance(error, str) else None
+
+
+def source_files(ingest: dict[str, Any]) -> list[list[Any]]:
+    return [[path, _get(f, "read"), _get(f, "documents"), _get(f, "quarantined"),
+             _get(f, "skipped")] for path, f in sorted(_dict(ingest.get("per_file")).items())]
+
+
+def _reasons(counts: Any) -> list[list[Any]]:
+    """(reason, count) rows, most first."""
+    return [[k, v] for k, v in sorted(_dict(counts).items(), key=lambda kv: (-(kv[1] or 0),
+                                                                               kv[0]))]
+
+
+def _total(counts: Any) -> int | None:
+    values = [v for v in _dict(counts).values() if isinstance(v, Integral)]
+    return sum(values) if values else None
+
+
+def flow(data: dict[str, Any]) -> list[list[Any]]:
+    """Documents into and out of each data stage: (stage, in, out, removed) rows."""
+    rows = []
+    ingest, clean, dedup = (_dict(data.get(s)) for s in ("ingest", "clean", "dedup"))
+    if ingest:
+        records = _dict(ingest.get("records"))
+        present = records.get("already_present") or 0
+        removed = [f"{fmt(_total(ingest.get('quarantined')) or 0)} quarantined",
+                   f"{fmt(_total(ingest.get('skipped')) or 0)} skipped (not documents)",
+                   *([f"{fmt(present)} already in bronze"] if present else [])]
+        rows.append(["ingest (raw records)", records.get("read"), records.get("written"),
+                     ", ".join(removed)])
+    if clean:
+        docs = _dict(clean.get("documents"))
+        rows.append(["clean", docs.get("total"), docs.get("kept"),
+                     f"{fmt(docs.get('dropped'))} dropped by quality and language filters"])
+    if dedup:
+        removed = _dict(dedup.get("removed_total"))
+        gold, total = dedup.get("gold_documents"), _total(removed)
+        rows.append(["dedup", gold + total if gold is not None and total is not None else None,
+                     gold, f"{fmt(removed.get('exact'))} exact and {fmt(removed.get('near'))} "
+                     "near duplicates"])
+    return rows
+
+
+def splits(lineage: dict[str, Any]) -> list[list[Any]]:
+    """(split, gold documents, tokens, sequences) rows: the tokenize stage's counts, else
+    the shard headers older lineage kept."""
+    gold = _dict(_get(lineage, "data", "dedup", "splits"))
+    tokens = _dict(_get(lineage, "data", "tokenize", "splits")) or _dict(lineage.get("shards"))
+    names = [s for s in SPLITS if s in gold or s in tokens]
+    return [[s, gold.get(s) if not isinstance(gold.get(s), dict) else None,
+             _get(tokens, s, "tokens"), _get(tokens, s, "sequences")] for s in names]
+
+
+def training_data(lineage: dict[str, Any]) -> dict[str, Any]:
+    data = _dict(lineage.get("data"))
+    ingest, clean = _dict(data.get("ingest")), _dict(data.get("clean"))
+    versions, error = table_versions(lineage)
+    kept = _dict(clean.get("kept_languages"))
+    return {
+        "recorded": bool(data),
+        "languages": _table(["Language", "Documents kept"], _reasons(kept)),
+        "files": _table(["Source file", "Records read", "Documents", "Quarantined", "Skipped"],
+                        source_files(ingest)),
+        "tables": _table(["Table", "Path", "Version", "Made by"], versions),
+        "lineage_error": error,
+        "flow": _table(["Stage", "In", "Out", "Removed"], flow(data)),
+        "quarantined": _table(["Quarantine reason", "Records"],
+                              _reasons(ingest.get("quarantined"))),
+        "skipped": _table(["Skip reason", "Records"], _reasons(ingest.get("skipped"))),
+        "dropped": _table(["Drop reason", "Documents"], _reasons(clean.get("dropped_by_reason"))),
+        "pii": _table(["PII kind", "Redactions"], _reasons(clean.get("pii_redactions"))),
+        "splits": _table(["Split", "Gold documents", "Tokens", "Sequences"], splits(lineage)),
+        "clusters": _get(data, "dedup", "clusters_with_copies"),
+        "tokenizer": _dict(data.get("tokenizer")),
+        "seq_len": _get(data, "tokenize", "seq_len"),
+    }
+
+
+def procedure(lineage: dict[str, Any]) -> list[list[Any]]:
+    """Training procedure as (field, value) rows, from ``params.train`` and the run."""
+    t = _dict(_get(lineage, "params", "train"))
+    context = t.get("context") or _get(lineage, "model", "context")
+    rows: list[list[Any]] = [["Optimizer steps", lineage.get("step")],
+                             ["Planned steps", t.get("max_steps")]]
+    if all(isinstance(t.get(k), Integral) for k in ("batch_size", "grad_accum", "num_workers")):
+        batch = t["batch_size"] * t["grad_accum"] * t["num_workers"]
+        rows.append(["Batch", f"{fmt(batch)} sequences ({fmt(t['batch_size'])} per worker x "
+                     f"{fmt(t['grad_accum'])} accumulation steps x {fmt(t['num_workers'])} "
+                     f"workers) of {fmt(context)} tokens"])
+    if t.get("lr") is not None:
+        rows.append(["Learning rate", f"{fmt(t['lr'])} peak, linear warmup over "
+                     f"{fmt(t.get('warmup_steps'))} steps, cosine decay to "
+                     f"{fmt(t.get('min_lr_ratio'))} of the peak at the last planned step"])
+    if t.get("beta1") is not None:
+        rows.append(["Optimizer", f"AdamW, betas ({fmt(t['beta1'])}, {fmt(t.get('beta2'))}), "
+                     f"weight decay {fmt(t.get('weight_decay'))}, gradient clip "
+                     f"{fmt(t.get('grad_clip'))}"])
+    nodes = lineage.get("nodes")
+    workers = t.get("num_workers")
+    if workers is not None:
+        rows.append(["Workers", f"{fmt(workers)} {'GPU' if t.get('use_gpu') else 'CPU'} "
+                     "workers (Ray Train, data parallel)"
+                     + (f" on {fmt(len(set(nodes)))} node(s)" if isinstance(nodes, list) else "")])
+    rows += [["Precision", t.get("dtype")], ["Data", t.get("data")], ["Seed", t.get("seed")],
+             ["Tokens seen", lineage.get("tokens")]]
+    git = _dict(lineage.get("git"))
+    revision = git.get("revision")
+    if revision and git.get("dirty"):
+        revision = f"{revision} (with uncommitted changes)"
+    rows.append(["Git revision", revision])
+    return [r for r in rows if r[1] is not None or r[0] in ("Tokens seen", "Git revision")]
+
+
+def _metric_row(prefix: list[Any], m: Any) -> list[Any]:
+    m = _dict(m)
+    return [*prefix, m.get("documents"), m.get("tokens"), m.get("perplexity"),
+            m.get("bits_per_byte"), m.get("accuracy")]
+
+
+def evaluation_tables(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The held-out text results, overall and by language and source, and the tasks."""
+    head = ["Documents", "Tokens", "Perplexity", "Bits per byte", "Accuracy"]
+    present = [s for s in EVAL_SPLITS if isinstance(evaluation.get(s), dict)]
+    overall = [_metric_row([s], evaluation[s]) for s in present]
+    by = {key: [_metric_row([s, group], m) for s in present
+                for group, m in sorted(_dict(evaluation[s].get(key)).items())]
+          for key in ("by_lang", "by_source")}
+    tasks = []
+    for name, r in sorted(_dict(evaluation.get("tasks")).items()):
+        r = _dict(r)
+        tasks.append([name, r.get("examples"), r.get("skipped"),
+                      f"{fmt(r.get('accuracy'))} {interval(r.get('accuracy_ci'))}".strip(),
+                      f"{fmt(r.get('macro_f1'))} {interval(r.get('macro_f1_ci'))}".strip(),
+                      r.get("chance"), r.get("normalize")])
+    data = [[t, _get(info, "path"), _get(info, "version")]
+            for t, info in sorted(_dict(evaluation.get("data")).items())]
+    return {
+        "data": _table(["Table", "Path", "Version"], data),
+        "overall": _table(["Split", *head], overall),
+        "by_lang": _table(["Split", "Language", *head], by["by_lang"]),
+        "by_source": _table(["Split", "Source", *head], by["by_source"]),
+        "tasks": _table(["Task", "Examples", "Skipped", "Accuracy (95% CI)",
+                         "Macro-F1 (95% CI)", "Chance", "Scored by"], tasks),
+    }
+
+
+def bias_table(bias: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Per category: pairs, mean and worst gap and the favoured term (the one after which
+    the model finds the shared continuation most likely: lowest mean loss). Only the mean
+    gaps when the full bias report is missing."""
+    rows = []
+    for name, c in sorted(_dict(bias.get("categories")).items()):
+        c = _dict(c)
+        means = {t: v for t, v in _dict(c.get("term_means")).items() if _number(v) is not None}
+        rows.append([name, c.get("pairs"), c.get("mean_gap"), c.get("worst_gap"),
+                     min(means, key=means.__getitem__) if means else None])
+    if not rows:
+        gaps = _dict(_get(evaluation, "bias", "categories"))
+        rows = [[name, None, gap, None, None] for name, gap in sorted(gaps.items())]
+    source = bias if bias.get("categories") else _dict(evaluation.get("bias"))
+    return {"table": _table(["Category", "Pairs", "Mean gap", "Worst gap", "Favoured term"],
+                            rows),
+            "max_mean_gap": source.get("max_mean_gap"), "unit": bias.get("unit", "nats/token"),
+            "sentences": bias.get("sentences"), "templates": bias.get("templates_source")}
+
+
+def facts(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The figures the summary and the limitations speak of."""
+    kept = {k: v for k, v in _dict(_get(lineage, "data", "clean", "kept_languages")).items()
+            if isinstance(v, Integral)}
+    main = max(kept, key=kept.__getitem__) if kept else None
+    share = kept[main] / sum(kept.values()) if main and sum(kept.values()) else None
+    train_tokens = (_get(lineage, "data", "tokenize", "splits", "train", "tokens")
+                    or _get(lineage, "shards", "train", "tokens"))
+    return {
+        "arch": _get(lineage, "model", "arch") or _get(evaluation, "model", "arch"),
+        "params": _get(evaluation, "model", "params"),
+        "train_tokens": train_tokens,
+        "tokens_seen": lineage.get("tokens"),
+        "languages": languages(lineage),
+        "main_language": main if share is not None and share >= MAIN_LANGUAGE_SHARE else None,
+        "pii_total": _total(_get(lineage, "data", "clean", "pii_redactions")),
+        "parent": _dict(lineage.get("parent")) or None,
+    }
+
+
+def card_context(lineage: dict[str, Any], evaluation: dict[str, Any],
+                 bias: dict[str, Any]) -> dict[str, Any]:
+    """Everything the template shows, each missing piece as None or an empty table."""
+    lineage, evaluation, bias = _dict(lineage), _dict(evaluation), _dict(bias)
+    meta = yaml.safe_dump(front_matter(lineage, evaluation), sort_keys=False,
+                          allow_unicode=True, width=1000)
+    return {
+        "front_matter": meta.rstrip("\n"),
+        "name": _name(lineage, evaluation),
+        "facts": facts(lineage, evaluation),
+        "details": _table(["Field", "Value"], details(lineage, evaluation)),
+        "data": training_data(lineage),
+        "procedure": _table(["Field", "Value"], procedure(lineage)),
+        "evaluation": evaluation_tables(evaluation),
+        "bias": bias_table(bias, evaluation),
+    }
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """Markdown, not HTML: no autoescaping (table cells go through ``cell`` instead)."""
+    folder = files("training.evaluate") / "templates"
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (folder / name).read_text(encoding="utf-8")),
+        autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(fmt=fmt, cell=cell)
+    return env
+
+
+def render_card(lineage: dict[str, Any], evaluation: dict[str, Any],
+                bias: dict[str, Any]) -> str:
+    """The model card's Markdown."""
+    return environment().get_template(TEMPLATE).render(
+        **card_context(lineage, evaluation, bias))
+
+
+def write_card(folder: Path, lineage: dict[str, Any], evaluation: dict[str, Any],
+               bias: dict[str, Any]) -> Path:
+    """Write ``<folder>/README.md``; a killed stage leaves the old card, never half one."""
+    text = render_card(lineage, evaluation, bias)
+    return write_atomic(Path(folder) / CARD, lambda fh: fh.write(text))
