@@ -120,7 +120,7 @@ def llama_state_dict(model: LanguageModel) -> dict[str, torch.Tensor]:
         src, dst = f"blocks.{i}.", f"model.layers.{i}."
         # Attention.forward views the fused rows as (3, n_head, head_dim): [q | k | v].
         q, k, v = ours[src + "mix.qkv.weight"].chunk(3, dim=0)
-        up, gate = ours[src + "mlp.gate_up.weight"].chunk(2, dim=0)  # SwiGLU's chunk order
+        gate, up = ours[src + "mlp.gate_up.weight"].chunk(2, dim=0)  # SwiGLU's chunk order
         out.update({
             dst + "input_layernorm.weight": ours[src + "norm1.weight"],
             dst + "self_attn.q_proj.weight": q,
