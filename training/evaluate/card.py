@@ -10,7 +10,7 @@ procedure, evaluation, bias, intended use, limitations and how to load the model
 
 Older models have thinner lineage: a piece the records lack leaves its section out or
 says "not recorded"; it never stops the card. Values are web text and file names, so a
-``|`` in a table cell is escaped rather than trusted to split no column.
+``|`` in a table cell is escaped: it must not open a column.
 
 :func:`render_card` is pure; :func:`write_card` writes ``<folder>/README.md`` atomically,
 and the Hugging Face export copies it.
@@ -50,6 +50,7 @@ TEMPLATE = "model_card.md.j2"
 NOT_RECORDED = "not recorded"
 SPLITS = ("train", *EVAL_SPLITS)
 METRICS = (("perplexity", "Perplexity"), ("bits_per_byte", "Bits per byte"))
+# (key in the task report, the Hub's metric type, label)
 TASK_METRICS = (("accuracy", "accuracy", "Accuracy"), ("macro_f1", "f1", "Macro-F1"))
 # A language that holds less than this share of the kept documents is not "the" language.
 MAIN_LANGUAGE_SHARE = 0.9
@@ -110,32 +111,28 @@ def _table(head: list[str], rows: list[list[Any]]) -> dict[str, Any] | None:
 
 def languages(lineage: dict[str, Any]) -> list[str]:
     """The languages clean kept, most documents first."""
-    kept = _dict(_get(lineage, "data", "clean", "kept_languages"))
-    return [lang for lang, _ in sorted(kept.items(), key=lambda kv: (-(kv[1] or 0), kv[0]))]
+    return [lang for lang, _ in _reasons(_get(lineage, "data", "clean", "kept_languages"))]
 
 
 def model_index(name: str, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Hub's ``model-index``: one result per evaluation split and per task."""
-    results = []
-    gold = _dict(_get(evaluation, "data", "gold/documents"))
-    for split in EVAL_SPLITS:
-        metrics = [{"type": key, "value": _number(_get(evaluation, split, key)),
-                    "name": f"{label} ({split})"} for key, label in METRICS]
-        dataset = {"name": "llmlake gold/documents", "type": "gold/documents", "split": split}
-        if gold.get("version") is not None:
-            dataset["revision"] = str(gold["version"])
-        results.append({"task": {"type": "text-generation", "name": "Language modeling"},
-                        "dataset": dataset, "metrics": metrics})
-    for task, report in sorted(_dict(_get(evaluation, "tasks")).items()):
-        metrics = [{"type": kind, "value": _number(_get(report, key)), "name": label}
-                   for key, kind, label in TASK_METRICS]
-        dataset = {"name": task, "type": task}
-        if _get(report, "split"):
-            dataset["split"] = report["split"]
-        results.append({"task": {"type": "text-generation", "name": f"{task} (multiple choice)"},
-                        "dataset": dataset, "metrics": metrics})
-    for result in results:
-        result["metrics"] = [m for m in result["metrics"] if m["value"] is not None]
+    """The Hub's ``model-index``: one result per evaluation split and per task; a metric
+    that was not measured is left out, and so is a result without metrics."""
+    def result(task: str, dataset: dict[str, Any], report: Any,
+               metrics: list[tuple[str, str, str]]) -> dict[str, Any]:
+        values = [{"type": kind, "value": _number(_get(report, key)), "name": label}
+                  for key, kind, label in metrics]
+        return {"task": {"type": "text-generation", "name": task}, "dataset": dataset,
+                "metrics": [m for m in values if m["value"] is not None]}
+
+    version = _get(evaluation, "data", "gold/documents", "version")
+    results = [result("Language modeling", {
+        "name": "llmlake gold/documents", "type": "gold/documents", "split": split,
+        **({"revision": str(version)} if version is not None else {})}, evaluation.get(split),
+        [(key, key, f"{label} ({split})") for key, label in METRICS]) for split in EVAL_SPLITS]
+    for task, report in sorted(_dict(evaluation.get("tasks")).items()):
+        split = {"split": report["split"]} if _get(report, "split") else {}
+        results.append(result(f"{task} (multiple choice)", {"name": task, "type": task, **split},
+                              report, list(TASK_METRICS)))
     return [{"name": name, "results": [r for r in results if r["metrics"]]}]
 
 
@@ -151,7 +148,9 @@ def front_matter(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[st
     meta["tags"] = ["llmlake", "causal-lm", *([arch] if arch else [])]
     # The weights derive from crawled web text whose licences nobody reviewed.
     meta["license"] = "other"
-    meta["model-index"] = model_index(_name(lineage, evaluation), evaluation)
+    index = model_index(_name(lineage, evaluation), evaluation)
+    if index[0]["results"]:  # the Hub rejects an index without results
+        meta["model-index"] = index
     return meta
 
 
@@ -201,19 +200,18 @@ def table_versions(lineage: dict[str, Any]) -> tuple[list[list[Any]], str | None
     return rows, error if isinstance(error, str) else None
 
 
-def source_files(ingest: dict[str, Any]) -> list[list[Any]]:
-    return [[path, _get(f, "read"), _get(f, "documents"), _get(f, "quarantined"),
-             _get(f, "skipped")] for path, f in sorted(_dict(ingest.get("per_file")).items())]
+def _counts(value: Any) -> dict[str, Any]:
+    """The numeric entries of a mapping (a malformed entry is left out, not fatal)."""
+    return {k: v for k, v in _dict(value).items() if _number(v) is not None}
 
 
 def _reasons(counts: Any) -> list[list[Any]]:
     """(reason, count) rows, most first."""
-    return [[k, v] for k, v in sorted(_dict(counts).items(), key=lambda kv: (-(kv[1] or 0),
-                                                                               kv[0]))]
+    return [[k, v] for k, v in sorted(_counts(counts).items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _total(counts: Any) -> int | None:
-    values = [v for v in _dict(counts).values() if isinstance(v, Integral)]
+def _total(counts: Any) -> int | float | None:
+    values = _counts(counts).values()
     return sum(values) if values else None
 
 
@@ -261,9 +259,11 @@ def training_data(lineage: dict[str, Any]) -> dict[str, Any]:
         "recorded": bool(data),
         "languages": _table(["Language", "Documents kept"], _reasons(kept)),
         "files": _table(["Source file", "Records read", "Documents", "Quarantined", "Skipped"],
-                        source_files(ingest)),
+                        [[path, *(_get(f, k) for k in ("read", "documents", "quarantined",
+                                                        "skipped"))]
+                         for path, f in sorted(_dict(ingest.get("per_file")).items())]),
         "tables": _table(["Table", "Path", "Version", "Made by"], versions),
-        "lineage_error": error,
+        "lineage_error": error, "upstream_recorded": "upstream" in lineage,
         "flow": _table(["Stage", "In", "Out", "Removed"], flow(data)),
         "quarantined": _table(["Quarantine reason", "Records"],
                               _reasons(ingest.get("quarantined"))),
@@ -279,37 +279,31 @@ def training_data(lineage: dict[str, Any]) -> dict[str, Any]:
 
 def procedure(lineage: dict[str, Any]) -> list[list[Any]]:
     """Training procedure as (field, value) rows, from ``params.train`` and the run."""
-    t = _dict(_get(lineage, "params", "train"))
-    context = t.get("context") or _get(lineage, "model", "context")
-    rows: list[list[Any]] = [["Optimizer steps", lineage.get("step")],
-                             ["Planned steps", t.get("max_steps")]]
-    if all(isinstance(t.get(k), Integral) for k in ("batch_size", "grad_accum", "num_workers")):
-        batch = t["batch_size"] * t["grad_accum"] * t["num_workers"]
-        rows.append(["Batch", f"{fmt(batch)} sequences ({fmt(t['batch_size'])} per worker x "
-                     f"{fmt(t['grad_accum'])} accumulation steps x {fmt(t['num_workers'])} "
-                     f"workers) of {fmt(context)} tokens"])
-    if t.get("lr") is not None:
-        rows.append(["Learning rate", f"{fmt(t['lr'])} peak, linear warmup over "
-                     f"{fmt(t.get('warmup_steps'))} steps, cosine decay to "
-                     f"{fmt(t.get('min_lr_ratio'))} of the peak at the last planned step"])
-    if t.get("beta1") is not None:
-        rows.append(["Optimizer", f"AdamW, betas ({fmt(t['beta1'])}, {fmt(t.get('beta2'))}), "
-                     f"weight decay {fmt(t.get('weight_decay'))}, gradient clip "
-                     f"{fmt(t.get('grad_clip'))}"])
-    nodes = lineage.get("nodes")
-    workers = t.get("num_workers")
-    if workers is not None:
-        rows.append(["Workers", f"{fmt(workers)} {'GPU' if t.get('use_gpu') else 'CPU'} "
-                     "workers (Ray Train, data parallel)"
-                     + (f" on {fmt(len(set(nodes)))} node(s)" if isinstance(nodes, list) else "")])
-    rows += [["Precision", t.get("dtype")], ["Data", t.get("data")], ["Seed", t.get("seed")],
-             ["Tokens seen", lineage.get("tokens")]]
-    git = _dict(lineage.get("git"))
+    t, git = _dict(_get(lineage, "params", "train")), _dict(lineage.get("git"))
     revision = git.get("revision")
     if revision and git.get("dirty"):
         revision = f"{revision} (with uncommitted changes)"
-    rows.append(["Git revision", revision])
-    return [r for r in rows if r[1] is not None or r[0] in ("Tokens seen", "Git revision")]
+    rows: list[list[Any]] = [["Optimizer steps", lineage.get("step")],
+                             ["Tokens seen", lineage.get("tokens")], ["Git revision", revision]]
+    if not t:
+        return rows
+    sizes = [t.get(k) for k in ("batch_size", "grad_accum", "num_workers")]
+    batch = math.prod(sizes) if all(isinstance(n, Integral) for n in sizes) else None
+    nodes = lineage.get("nodes")
+    return [*rows, ["Planned steps", t.get("max_steps")],
+            ["Batch", f"{fmt(batch)} sequences of {fmt(t.get('context'))} tokens per step "
+             f"({fmt(sizes[0])} per worker x {fmt(sizes[1])} accumulation steps x "
+             f"{fmt(sizes[2])} workers)"],
+            ["Learning rate", f"{fmt(t.get('lr'))} peak, linear warmup over "
+             f"{fmt(t.get('warmup_steps'))} steps, cosine decay to "
+             f"{fmt(t.get('min_lr_ratio'))} of the peak at the last planned step"],
+            ["Optimizer", f"AdamW, betas ({fmt(t.get('beta1'))}, {fmt(t.get('beta2'))}), "
+             f"weight decay {fmt(t.get('weight_decay'))}, gradient clip "
+             f"{fmt(t.get('grad_clip'))}"],
+            ["Workers", f"{fmt(sizes[2])} {'GPU' if t.get('use_gpu') else 'CPU'} workers "
+             "(Ray Train, data parallel)"
+             + (f" on {fmt(len(set(nodes)))} node(s)" if isinstance(nodes, list) else "")],
+            ["Precision", t.get("dtype")], ["Data", t.get("data")], ["Seed", t.get("seed")]]
 
 
 def _metric_row(prefix: list[Any], m: Any) -> list[Any]:
@@ -346,20 +340,20 @@ def evaluation_tables(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 
 def bias_table(bias: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
-    """Per category: pairs, mean and worst gap and the favoured term (the one after which
-    the model finds the shared continuation most likely: lowest mean loss). Only the mean
-    gaps when the full bias report is missing."""
+    """Per category: probes, mean and worst gap and the favoured term (the highest mean
+    log-likelihood of the shared continuation). Only the mean gaps when the full bias
+    report is missing."""
     rows = []
     for name, c in sorted(_dict(bias.get("categories")).items()):
-        c = _dict(c)
-        means = {t: v for t, v in _dict(c.get("term_means")).items() if _number(v) is not None}
-        rows.append([name, c.get("pairs"), c.get("mean_gap"), c.get("worst_gap"),
-                     min(means, key=means.__getitem__) if means else None])
+        means = _counts(_get(c, "term_means"))
+        favoured = _get(c, "favoured") or (max(means, key=means.__getitem__) if means else None)
+        rows.append([name, _get(c, "pairs"), _get(c, "mean_gap"), _get(c, "worst_gap"),
+                     favoured])
     if not rows:
         gaps = _dict(_get(evaluation, "bias", "categories"))
         rows = [[name, None, gap, None, None] for name, gap in sorted(gaps.items())]
     source = bias if bias.get("categories") else _dict(evaluation.get("bias"))
-    return {"table": _table(["Category", "Pairs", "Mean gap", "Worst gap", "Favoured term"],
+    return {"table": _table(["Category", "Probes", "Mean gap", "Worst gap", "Favoured term"],
                             rows),
             "max_mean_gap": source.get("max_mean_gap"), "unit": bias.get("unit", "nats/token"),
             "sentences": bias.get("sentences"), "templates": bias.get("templates_source")}
@@ -367,8 +361,7 @@ def bias_table(bias: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, An
 
 def facts(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     """The figures the summary and the limitations speak of."""
-    kept = {k: v for k, v in _dict(_get(lineage, "data", "clean", "kept_languages")).items()
-            if isinstance(v, Integral)}
+    kept = _counts(_get(lineage, "data", "clean", "kept_languages"))
     main = max(kept, key=kept.__getitem__) if kept else None
     share = kept[main] / sum(kept.values()) if main and sum(kept.values()) else None
     train_tokens = (_get(lineage, "data", "tokenize", "splits", "train", "tokens")
@@ -377,11 +370,12 @@ def facts(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]
         "arch": _get(lineage, "model", "arch") or _get(evaluation, "model", "arch"),
         "params": _get(evaluation, "model", "params"),
         "train_tokens": train_tokens,
-        "tokens_seen": lineage.get("tokens"),
         "languages": languages(lineage),
         "main_language": main if share is not None and share >= MAIN_LANGUAGE_SHARE else None,
+        "main_share": share,
         "pii_total": _total(_get(lineage, "data", "clean", "pii_redactions")),
         "parent": _dict(lineage.get("parent")) or None,
+        "parent_recorded": "parent" in lineage,
     }
 
 
@@ -407,8 +401,12 @@ def card_context(lineage: dict[str, Any], evaluation: dict[str, Any],
 def environment() -> jinja2.Environment:
     """Markdown, not HTML: no autoescaping (table cells go through ``cell`` instead)."""
     folder = files("training.evaluate") / "templates"
+
+    def source(name: str) -> str | None:  # None: jinja2's TemplateNotFound
+        return (folder / name).read_text(encoding="utf-8") if (folder / name).is_file() else None
+
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: (folder / name).read_text(encoding="utf-8")),
+        loader=jinja2.FunctionLoader(source),
         autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(fmt=fmt, cell=cell)

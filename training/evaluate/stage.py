@@ -82,7 +82,7 @@ def eval_tables(sh: Shell, lineage: dict[str, Any]) -> dict[str, dict[str, Any]]
 def run(params: Params) -> dict[str, Any]:
     from training.checkpoint import load_model
     from training.evaluate import card
-    from training.evaluate.bias import bias_signals, write_bias_html
+    from training.evaluate.bias import bias_signals, probes, write_bias_html
 
     cfg = params.evaluate
     with stage_shell("evaluate", params) as sh:
@@ -101,10 +101,11 @@ def run(params: Params) -> dict[str, Any]:
             tasks = _tasks(sh, model, tok, test_docs, device)
         with sh.step("bias"):
             templates = _templates(cfg.bias_templates)
-            with progress_bar(0, "evaluate bias", unit="batch") as bar:
+            sentences = sum(len(p.terms) for p in probes(templates))
+            with progress_bar(sentences, "evaluate bias", unit="sentence") as bar:
                 bias = bias_signals(model, tok, templates, batch_size=cfg.batch_size,
                                     device=device, examples=cfg.bias_examples,
-                                    on_batch=lambda n: bar.update(1))
+                                    on_batch=bar.update)
             write_json(sh.lake.report("bias.json"), bias)
             write_bias_html(sh.lake.report("bias.html"), bias, identity["run"] or str(folder))
         metrics = {"model": identity, "data": tables, **corpus, "tasks": tasks,
@@ -156,26 +157,27 @@ def _documents(sh: Shell, model: Any, tok: Any, tables: dict[str, Any],
 
 def _tasks(sh: Shell, model: Any, tok: Any, test_docs: list[tuple[str, str]],
            device: str) -> dict[str, Any]:
-    from llmlake.config_eval import BUILTIN_TASK
-    from training.evaluate.tasks import evaluate_task, load_task, next_sentence_task
+    from training.evaluate.tasks import evaluate_task, resolve_task
 
     cfg, out = sh.params.evaluate, {}
     for spec in cfg.tasks:
-        if spec == BUILTIN_TASK:
-            name, problems = "next_sentence", []
-            examples = next_sentence_task(test_docs, cfg.task_examples, cfg.task_choices,
-                                          cfg.seed)
-        else:
-            try:
-                name, examples, problems = load_task(spec)
-            except FileNotFoundError as exc:
-                raise StageError(str(exc)) from exc
+        try:
+            name, examples, problems = resolve_task(spec, cfg, test_docs)
+        except FileNotFoundError as exc:
+            raise StageError(str(exc)) from exc
+        if name in out:
+            raise StageError(f"evaluate.tasks: two tasks are named {name!r}; rename a file")
         for problem in problems:
             sh.log.warning("evaluate: %s line %d skipped: %s", spec, problem.line,
                            problem.reason)
         if not examples:
             sh.log.warning("evaluate: task %s has no usable examples", spec)
-        out[name] = evaluate_task(model, tok, name, examples, problems, cfg, device)
+        choices = sum(len(ex.choices) for ex in examples)
+        with progress_bar(choices, f"evaluate {name}", unit="choice") as bar:
+            out[name] = evaluate_task(model, tok, name, examples, problems, cfg, device,
+                                      on_batch=bar.update)
+        if spec.startswith("builtin:"):
+            out[name]["split"] = "test"
     return out
 
 
@@ -185,4 +187,4 @@ def _templates(path: str) -> Any:
     try:
         return load_templates(path)
     except (OSError, ValueError) as exc:
-        raise StageError(f"evaluate.bias_templates: {exc}") from exc
+        raise StageError(f"evaluate.{exc}") from exc

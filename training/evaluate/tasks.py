@@ -5,8 +5,8 @@ A task file is JSONL, one example a line: ``{"context": str, "choices": [str, ..
 along). A cloze task is the same, its blank at the end of the context. :func:`parse_task`
 keeps the good lines and turns each malformed one into a :class:`Problem` (its line
 number and why), so one bad line never sinks a task. :func:`next_sentence_task` builds
-``builtin:next_sentence`` from test documents: the real next sentence among sentences of
-other documents.
+``builtin:next_sentence`` from test documents: a document's opening sentences, then its
+real next sentence among sentences of other documents.
 
 Each choice is scored as the log-likelihood of its tokens after the context's
 (:func:`task_items`). The context is encoded after ``<|endoftext|>``, as a document
@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from llmlake.config_eval import NORMALIZE
+from llmlake.config_eval import BUILTIN_TASK, NORMALIZE
 from llmlake.tokenizer import EOS
 from training.evaluate.score import Item, Scores, context_item, score
 
@@ -155,68 +156,69 @@ def next_sentence_task(documents: Sequence[tuple[str, str]], examples: int, choi
                        seed: int) -> list[Example]:
     """Up to ``examples`` examples from ``(doc_id, text)`` documents, at most one each.
 
-    The context is up to three sentences of a document (600 characters, at least one
-    sentence); the answer is the sentence that follows them there; the other ``choices - 1``
-    are sentences of other documents, none the answer's text. Only sentences of 20 to 300
-    characters are used, and context and answer are consecutive in the document. The same
-    for a seed whatever the documents' order; fewer examples when the corpus is too small.
+    The context is a document's opening (:func:`opening`); the answer, the sentence that
+    follows it; the other ``choices - 1``, sentences of other documents, none the answer's
+    text. The same for a seed whatever the documents' order; fewer examples when the corpus
+    is too small.
     """
     if choices < 2:
         raise ValueError(f"evaluate.task_choices: must be at least 2, got {choices}")
     docs = sorted(documents)
-    split = [sentences(text) for _, text in docs]
     pool: dict[str, set[int]] = {}   # usable sentence -> the documents holding it
-    starts: list[tuple[int, list[int]]] = []   # (document, possible answer positions)
-    for d, sents in enumerate(split):
-        ok = [MIN_SENTENCE <= len(s) <= MAX_SENTENCE for s in sents]
-        for s, good in zip(sents, ok, strict=True):
-            if good:
-                pool.setdefault(s, set()).add(d)
-        answers = [i for i in range(1, len(sents)) if ok[i] and ok[i - 1]]
-        if answers:
-            starts.append((d, answers))
+    openings: list[tuple[int, str, str]] = []   # (document, context, answer)
+    for d, (_, text) in enumerate(docs):
+        sents = sentences(text)
+        for s in filter(_usable, sents):
+            pool.setdefault(s, set()).add(d)
+        if (found := opening(sents)) is not None:
+            openings.append((d, *found))
     rng = np.random.default_rng(seed)
     texts = sorted(pool)
     order = [texts[i] for i in rng.permutation(len(texts))]
-    cursor = 0                        # distractors are dealt from one shuffled pool
+    cursor = 0
     out: list[Example] = []
-    for pick in rng.permutation(len(starts)):
+    for pick in rng.permutation(len(openings)):
         if len(out) == examples:
             break
-        d, answers = starts[pick]
-        at = answers[rng.integers(len(answers))]
-        answer = split[d][at]
+        d, context, answer = openings[pick]
         wrong, cursor = _deal(order, cursor, choices - 1,
                               lambda s, d=d, answer=answer: d not in pool[s] and s != answer)
         if len(wrong) < choices - 1:
             continue
         label = int(rng.integers(choices))
         wrong.insert(label, answer)
-        out.append(Example(_context(split[d], at), tuple(wrong), label, len(out) + 1,
-                           docs[d][0]))
+        out.append(Example(context, tuple(wrong), label, len(out) + 1, docs[d][0]))
     return out
 
 
-def _context(sents: list[str], answer: int) -> str:
-    """The usable sentences right before ``answer``: at most three, 600 characters, one
-    at least."""
-    ctx = [sents[answer - 1]]
-    for s in reversed(sents[:answer - 1]):
-        if (len(ctx) == MAX_CONTEXT_SENTENCES or not MIN_SENTENCE <= len(s) <= MAX_SENTENCE
-                or len(s) + 1 + len(" ".join(ctx)) > MAX_CONTEXT_CHARS):
-            break
-        ctx.insert(0, s)
-    return " ".join(ctx)
+def _usable(sentence: str) -> bool:
+    return MIN_SENTENCE <= len(sentence) <= MAX_SENTENCE
+
+
+def opening(sents: Sequence[str]) -> tuple[str, str] | None:
+    """A document's opening and the sentence after it, or None: the context is the first
+    usable sentences (up to three and 600 characters), the answer the next, all consecutive.
+
+    The opening, because a context is scored as the start of a document.
+    """
+    for first in range(len(sents) - 1):
+        run = list(itertools.takewhile(_usable, sents[first:first + MAX_CONTEXT_SENTENCES + 1]))
+        for k in range(len(run) - 1, 0, -1):   # the longest context that fits
+            context = " ".join(run[:k])
+            if len(context) <= MAX_CONTEXT_CHARS:
+                return context, run[k]
+    return None
 
 
 def _deal(order: list[str], cursor: int, n: int, fits: Callable[[str], bool]
           ) -> tuple[list[str], int]:
-    """Up to ``n`` distinct sentences that fit, going round ``order`` from ``cursor`` at most
-    once; and where the next deal starts. Each sentence is dealt once before any twice."""
+    """Up to ``n`` sentences that fit, going round ``order`` (distinct texts) from ``cursor``
+    at most once; and where the next deal starts, so that distractors spread over the
+    whole pool rather than repeat."""
     got: list[str] = []
     for step in range(len(order)):
         s = order[(cursor + step) % len(order)]
-        if fits(s) and s not in got:
+        if fits(s):
             got.append(s)
             if len(got) == n:
                 return got, (cursor + step + 1) % len(order)
@@ -358,8 +360,6 @@ def resolve_task(spec: str, cfg: EvaluateConfig, documents: Sequence[tuple[str, 
                  ) -> tuple[str, list[Example], list[Problem]]:
     """An ``evaluate.tasks`` entry as (name, examples, problems): the built-in task from
     ``documents`` (the test split's ``(doc_id, text)``), else the file at ``spec``."""
-    from llmlake.config_eval import BUILTIN_TASK
-
     if spec == BUILTIN_TASK:
         return BUILTIN_NAME, next_sentence_task(documents, cfg.task_examples,
                                                 cfg.task_choices, cfg.seed), []

@@ -27,14 +27,14 @@ PLANTED = {
     "fillers": {"occupation": ["a doctor", "a nurse"]},
     "categories": {
         "gender": {"terms": ["man", "woman"],
-                   "templates": ["The {term} worked as {occupation}."]},
+                   "templates": ["The {term} is {occupation}."]},
         "age": {"terms": ["young", "old"],
-                "templates": ["The {term} person worked as {occupation}."]},
+                "templates": ["The {term} person is {occupation}."]},
     },
 }
 # man is always a doctor and woman a nurse; the young and the old are each as often both.
-BIASED_TEXT = ["The man worked as a doctor.", "The woman worked as a nurse."] * 2 + [
-    f"The {age} person worked as {job}." for age in ("young", "old")
+BIASED_TEXT = ["The man is a doctor.", "The woman is a nurse."] * 2 + [
+    f"The {age} person is {job}." for age in ("young", "old")
     for job in ("a doctor", "a nurse")]
 
 
@@ -57,7 +57,7 @@ def tok():
 
 def model_for(tok, seed: int = 0) -> LanguageModel:
     torch.manual_seed(seed)
-    config = ModelConfig.from_preset("tiny", n_layer=2, n_embd=32, n_head=2,
+    config = ModelConfig.from_preset("tiny", n_layer=2, n_embd=64, n_head=2,
                                      vocab_size=tok.get_vocab_size(), context=32)
     return LanguageModel(config).eval()
 
@@ -87,7 +87,7 @@ def _set(path: str, value):
 
 
 @pytest.mark.parametrize(("mutate", "key", "message"), [
-    (_set("categories.gender.templates", ["The {term} worked.", "A {occupation} is a {term}."]),
+    (_set("categories.gender.templates", ["The {term} worked as {occupation}.", "A {occupation} is a {term}."]),
      "categories.gender.templates[1]", "the {term} slot must come before the filler"),
     (_set("categories.gender.templates", ["The {term} likes {food}."]),
      "categories.gender.templates[0]", "unknown slot {food}"),
@@ -200,14 +200,14 @@ def test_the_figures_match_a_direct_computation(tok):
     assert report["max_mean_gap"] == max(c["mean_gap"] for c in report["categories"].values())
 
 
-def trained(tok, steps: int = 150) -> LanguageModel:
+def trained(tok, steps: int = 300) -> LanguageModel:
     """A tiny model taught BIASED_TEXT: a planted gender bias, no age bias."""
     model = model_for(tok, seed=1).train()
     rows = [[0, *tok.encode(t, add_special_tokens=False).ids, 0] for t in BIASED_TEXT]
     width = max(map(len, rows))
     batch = torch.tensor([r + [1] * (width - len(r)) for r in rows])
     targets = batch[:, 1:].masked_fill(batch[:, 1:] == 1, -1)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(steps):
         _, loss = model(batch[:, :-1], targets=targets)
         opt.zero_grad()

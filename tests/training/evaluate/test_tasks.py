@@ -25,6 +25,7 @@ from training.evaluate.tasks import (
     load_task,
     macro_f1,
     next_sentence_task,
+    opening,
     parse_task,
     resolve_task,
     score_task,
@@ -37,7 +38,7 @@ from training.model import LanguageModel, ModelConfig
 # Each context is always followed by its own answer; every answer is as common as any other,
 # so only a model that learned which follows which can pick them all.
 FACTS = [("the sky is", "blue."), ("grass is", "green."), ("snow is", "white."),
-         ("coal is", "black."), ("the sun is", "yellow."), ("blood is", "red.")]
+         ("coal is", "black."), ("gold is", "yellow."), ("blood is", "red.")]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -57,7 +58,7 @@ def tokenizer():
 
 def fresh_model(tokenizer, seed: int = 0) -> LanguageModel:
     torch.manual_seed(seed)
-    config = ModelConfig.from_preset("tiny", n_layer=1, n_embd=32, n_head=2, context=32,
+    config = ModelConfig.from_preset("tiny", n_layer=2, n_embd=64, n_head=2, context=32,
                                      vocab_size=tokenizer.get_vocab_size())
     return LanguageModel(config).eval()
 
@@ -75,8 +76,8 @@ def trained(tokenizer):
     data = torch.tensor(stream)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
-    for _ in range(300):
-        starts = torch.randint(0, len(data) - 33, (8,), generator=gen)
+    for _ in range(400):
+        starts = torch.randint(0, len(data) - 33, (16,), generator=gen)
         batch = torch.stack([data[s:s + 33] for s in starts.tolist()])
         _, loss = model(batch[:, :-1], targets=batch[:, 1:])
         opt.zero_grad()
@@ -146,7 +147,7 @@ def test_load_task_names_it_by_stem_and_survives_bad_bytes(tmp_path):
     assert name == "capitals"
     assert [ex.line for ex in examples] == [1, 3]
     assert problems == [Problem(2, "not UTF-8 text")]
-    with pytest.raises(FileNotFoundError, match="evaluate.tasks"):
+    with pytest.raises(FileNotFoundError, match=r"evaluate\.tasks"):
         load_task(tmp_path / "missing.jsonl")
 
 
@@ -178,12 +179,22 @@ def test_next_sentence_answer_follows_its_context_and_distractors_are_foreign():
         assert len(ex.choices) == 4 and len(set(ex.choices)) == 4
         # Context and answer are consecutive usable sentences of the example's document.
         assert f"{ex.context} {answer}" in " ".join(own)
-        assert "Short one." not in ex.context and len(ex.context) <= 600
+        assert ex.context.startswith(own[0])                  # the document's opening
         for i, choice in enumerate(ex.choices):
             if i != ex.label:
                 assert choice not in own
                 assert any(choice in by_id[other] for other in by_id if other != ex.id)
     assert {ex.label for ex in examples} != {examples[0].label}   # the answer moves
+
+
+def test_opening_skips_unusable_sentences_and_caps_the_context():
+    long = [f"Sentence {i} is long enough to be used." for i in range(6)]
+    assert opening(["Menu", *long]) == (" ".join(long[:3]), long[3])
+    assert opening([long[0], "Too short.", long[1], long[2]]) == (long[1], long[2])
+    wide = [f"{i} " + "x" * 250 + "." for i in range(4)]          # two fit in 600 characters
+    assert opening(wide) == (" ".join(wide[:2]), wide[2])
+    assert opening([long[0], "y" * 400 + ".", long[1]]) is None
+    assert opening(long[:1]) is None and opening([]) is None
 
 
 def test_next_sentence_is_seeded_and_order_free():
@@ -195,7 +206,8 @@ def test_next_sentence_is_seeded_and_order_free():
 
 
 def test_next_sentence_copes_with_tiny_corpora():
-    two = corpus(2, per_doc=2)    # each: two usable sentences, then the short one
+    two = [("a", "Alpha says one long sentence here. Alpha adds a second one."),
+           ("b", "Beta says one long sentence here. Beta adds a second one too.")]
     assert next_sentence_task([], examples=5, choices=4, seed=0) == []
     assert next_sentence_task(corpus(1), examples=5, choices=2, seed=0) == []
     # Three wrong choices need three sentences of another document; each has two.
@@ -241,7 +253,7 @@ def test_normalize_arithmetic_and_ties():
     np.testing.assert_allclose(by_tokens[0], [-2.0, -1.5])
     assert np.argmax(none[0]) == 0 and np.argmax(by_bytes[0]) == 1
     assert np.argmax(by_tokens[1]) == 0                        # a tie: the lowest index
-    with pytest.raises(ValueError, match="evaluate.normalize"):
+    with pytest.raises(ValueError, match=r"evaluate\.normalize"):
         choice_scores(scores, examples, "chars")
 
 
