@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,3 +108,24 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
         writer.writerows(rows)
 
     return write_atomic(path, fill)
+
+
+@contextmanager
+def building_dir(dest: Path) -> Iterator[Path]:
+    """A scratch folder beside ``dest`` to fill; on success it replaces ``dest`` (an old
+    ``dest`` is moved aside first and removed last), so readers see the old folder or the
+    complete new one, never a half-written one. On failure ``dest`` is untouched."""
+    dest = Path(dest)
+    tmp, old = dest.with_name(f".{dest.name}.tmp"), dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)

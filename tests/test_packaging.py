@@ -30,6 +30,8 @@ DATA_GLOBS = [
     "etl/**/*.html",
     "llmlake/**/*.j2",
     "llmlake/**/*.html",
+    "training/**/*.j2",
+    "training/**/*.yaml",
 ]
 
 # Runs inside the scratch venv: prints what it found, the test asserts on it.

@@ -41,7 +41,7 @@ import torch
 from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
-from llmlake.lake import write_csv
+from llmlake.lake import building_dir, write_csv
 from training.model import LanguageModel, ModelConfig
 
 WEIGHTS = "model.safetensors"
@@ -148,24 +148,15 @@ def _number(text: str) -> Any:
 def save_model(folder: str | Path, model: LanguageModel, tokenizer: str | Path | None = None,
                lineage: dict[str, Any] | None = None) -> Path:
     """Write a model folder, replacing an old one only once the new one is complete."""
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    st_save_model(model, str(tmp / WEIGHTS))
-    (tmp / CONFIG).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
-    if tokenizer is not None:
-        for src in Path(tokenizer).iterdir():
-            if src.is_file():
-                shutil.copy2(src, tmp / src.name)
-    (tmp / LINEAGE).write_text(json.dumps(lineage or {}, indent=2, sort_keys=True) + "\n")
-    old = folder.with_name(f".{folder.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
-    return folder
+    with building_dir(Path(folder)) as tmp:
+        st_save_model(model, str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+        if tokenizer is not None:
+            for src in Path(tokenizer).iterdir():
+                if src.is_file():
+                    shutil.copy2(src, tmp / src.name)
+        (tmp / LINEAGE).write_text(json.dumps(lineage or {}, indent=2, sort_keys=True) + "\n")
+    return Path(folder)
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu"

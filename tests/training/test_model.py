@@ -20,14 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARCHS = ["gpt", "hybrid"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is faster, and immune to a busy machine stalling
-    the other thread of every small op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small(arch: str, **overrides) -> ModelConfig:

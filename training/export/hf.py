@@ -41,6 +41,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from llmlake.lake import building_dir
 from llmlake.tokenizer import EOS, PAD, TOKENIZER_FILE
 from training.checkpoint import LINEAGE, WEIGHTS, load_model
 from training.model import LanguageModel, ModelConfig
@@ -161,23 +162,15 @@ def export_hf(model_folder: str | Path, out: str | Path) -> Path:
                           "tokenizer cannot encode text")
     model, lineage = load_model(model_folder)
     bos, eos, pad = special_ids(model_folder)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(llama_state_dict(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
-    _write_json(tmp / CONFIG, llama_config(model.config, bos, eos, pad))
-    _write_json(tmp / GENERATION_CONFIG, generation_config(bos, eos, pad))
-    for name in (*TOKENIZER_FILES, MODEL_CARD):
-        if (model_folder / name).is_file():
-            shutil.copy2(model_folder / name, tmp / name)
-    _write_json(tmp / LINEAGE, {**lineage, "export": {
-        "format": FORMAT, "source": str(model_folder), "architecture": "LlamaForCausalLM"}})
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    with building_dir(out) as tmp:
+        save_file(llama_state_dict(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
+        _write_json(tmp / CONFIG, llama_config(model.config, bos, eos, pad))
+        _write_json(tmp / GENERATION_CONFIG, generation_config(bos, eos, pad))
+        for name in (*TOKENIZER_FILES, MODEL_CARD):
+            if (model_folder / name).is_file():
+                shutil.copy2(model_folder / name, tmp / name)
+        _write_json(tmp / LINEAGE, {**lineage, "export": {
+            "format": FORMAT, "source": str(model_folder), "architecture": "LlamaForCausalLM"}})
     return out
 
 

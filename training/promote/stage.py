@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from llmlake.config import Params
-from llmlake.lake import utc_now, write_json
+from llmlake.lake import building_dir, utc_now, write_json
 from llmlake.stage import Shell, StageError, stage_shell
 from llmlake.tokenizer import file_hash
 from training.promote.gate import PROMOTED, promotion_reason, promotion_signals
@@ -110,11 +110,8 @@ def _install(sh: Shell, folder: Path, evaluation: dict[str, Any], bias: dict[str
     dest = sh.lake.artifact(MODELS) / name
     if not (dest / "model.safetensors").exists() or \
             file_hash(dest / "model.safetensors") != model["weights_sha256"]:
-        tmp = dest.with_name(f".{name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(folder, tmp)
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
+        with building_dir(dest) as tmp:
+            shutil.copytree(folder, tmp, dirs_exist_ok=True)
     lineage_file = dest / "lineage.json"
     pointer = {
         "model": str(dest), "run": model.get("run"), "weights_sha256": model["weights_sha256"],

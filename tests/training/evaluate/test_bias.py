@@ -38,13 +38,7 @@ BIASED_TEXT = ["The man is a doctor.", "The woman is a nurse."] * 2 + [
     for job in ("a doctor", "a nurse")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and a busy machine cannot stall the other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,7 @@ from training.model import LanguageModel, ModelConfig
 VOCAB = 50
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +127,14 @@ def test_breakdowns_add_up_to_the_split():
     assert val["by_source"]["jsonl"]["accuracy"] == pytest.approx(3 / 5)
     assert list(report["test"]["by_source"]) == ["wet"]
     assert report["test"]["by_source"]["wet"]["tokens"] == 2
+
+
+@pytest.mark.gpu
+def test_scores_on_a_gpu_equal_the_cpu_ones(model):
+    rng = np.random.default_rng(2)
+    items = [Item([0, *rng.integers(2, VOCAB, n).tolist()], 1) for n in (3, 9, 15)]
+    on_cpu = score(model, items)
+    on_gpu = score(model.to("cuda"), items, device="cuda")
+    model.to("cpu")
+    np.testing.assert_allclose(on_gpu.nll, on_cpu.nll, rtol=1e-3)
+    assert on_gpu.tokens.tolist() == on_cpu.tokens.tolist()

@@ -41,13 +41,7 @@ FACTS = [("the sky is", "blue."), ("grass is", "green."), ("snow is", "white."),
          ("coal is", "black."), ("gold is", "yellow."), ("blood is", "red.")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -55,12 +55,7 @@ def _model(vocab: int, arch: str = "gpt", seed: int = 0) -> LanguageModel:
     return model.eval()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
