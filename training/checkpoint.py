@@ -171,3 +171,26 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu"
     lineage_file = folder / LINEAGE
     lineage = json.loads(lineage_file.read_text()) if lineage_file.exists() else {}
     return model.eval(), lineage
+
+
+CHAMPION = "champion.json"
+
+
+def read_champion(artifacts: str | Path) -> dict[str, Any] | None:
+    """The champion pointer (``<artifacts>/champion.json``, written by ``llmlake promote``):
+    the promoted model's folder, lineage and metrics; None before the first promotion
+    (no file, or one whose ``model`` is null). Serving and retraining start here."""
+    path = Path(artifacts) / CHAMPION
+    if not path.exists():
+        return None
+    try:
+        pointer = json.loads(path.read_text())
+        folder = pointer["model"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a champion pointer (a JSON object with a "
+                         f"\"model\" folder): {exc}") from exc
+    if folder is None:
+        return None
+    if not isinstance(folder, str) or not folder:
+        raise ValueError(f"{path}: \"model\" must name a folder, got {folder!r}")
+    return pointer

@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +30,18 @@ from llmlake.log import get_logger
 from llmlake.stage import MissingInput, StageError
 from llmlake.stages import maker_of, stage_spec
 
-CHAMPION = "champion.json"
-
 
 def source_model(params: Params) -> Path:
     """The folder to export: ``export.model``, else the champion, else ``artifacts/model``."""
+    from training.checkpoint import read_champion
+
     if params.export.model:
         return Path(params.export.model)
-    artifacts = Path(params.lake.artifacts)
-    pointer = artifacts / CHAMPION
-    if not pointer.exists():
-        return artifacts / "model"
     try:
-        folder = json.loads(pointer.read_text())["model"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StageError(f"{pointer}: not a champion pointer (a JSON object with a "
-                         f"\"model\" folder): {exc}") from exc
-    if not isinstance(folder, str) or not folder:
-        raise StageError(f"{pointer}: \"model\" must name a folder, got {folder!r}")
-    return Path(folder)
+        champion = read_champion(params.lake.artifacts)
+    except ValueError as exc:
+        raise StageError(str(exc)) from exc
+    return Path(champion["model"]) if champion else Path(params.lake.artifacts) / "model"
 
 
 def out_folder(params: Params) -> Path:

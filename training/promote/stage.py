@@ -11,7 +11,7 @@ On promotion the candidate is copied to ``artifacts/models/<run>-<weights hash>/
 later training run, which replaces ``artifacts/model``, cannot change the champion) and the
 pointer is rewritten: model path, lineage, metrics. A refused candidate leaves both alone.
 Either way ``reports/promotion.json`` records the decision, every figure and each reason.
-Serving and retraining read the pointer (:func:`read_champion`).
+Serving and retraining read the pointer (:func:`training.checkpoint.read_champion`).
 
 The copy is written before the pointer, so a kill at any point leaves either the old
 champion or the new one, and a rerun finishes the job.
@@ -34,16 +34,10 @@ from llmlake.config import Params
 from llmlake.lake import building_dir, utc_now, write_json
 from llmlake.stage import Shell, StageError, stage_shell
 from llmlake.tokenizer import file_hash
+from training.checkpoint import CHAMPION, read_champion
 from training.promote.gate import PROMOTED, promotion_reason, promotion_signals
 
-CHAMPION = "champion.json"
 MODELS = "models"
-
-
-def read_champion(artifacts: str | Path) -> dict[str, Any] | None:
-    """The champion pointer, or None before the first promotion."""
-    path = Path(artifacts) / CHAMPION
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _candidate(sh: Shell) -> tuple[Path, dict[str, Any], dict[str, Any]]:
@@ -130,7 +124,10 @@ def run(params: Params) -> dict[str, Any]:
     cfg = params.promote
     with stage_shell("promote", params) as sh:
         folder, evaluation, bias = _candidate(sh)
-        champion = read_champion(params.lake.artifacts)
+        try:
+            champion = read_champion(params.lake.artifacts)
+        except ValueError as exc:
+            raise StageError(f"llmlake promote: {exc}") from exc
         with sh.step("compare"):
             metric, theirs, rescored = _compared(sh, evaluation, champion)
         gaps = {k: v["mean_gap"] for k, v in bias["categories"].items()}
@@ -148,6 +145,10 @@ def run(params: Params) -> dict[str, Any]:
         else:
             sh.log.info("promote: %s; the champion stays %s", decision,
                         champion["model"] if champion else "unset")
+            if champion is None:  # DVC's out, and a clear "none yet" for its readers
+                write_json(sh.lake.artifact(CHAMPION), {"model": None, "decision": decision,
+                                                        "refused_at": utc_now()})
+        sh.lake.artifact(MODELS).mkdir(parents=True, exist_ok=True)
         now = read_champion(params.lake.artifacts)
         return sh.finish({
             "decision": decision, "promoted": decision in PROMOTED, "reasons": reasons,

@@ -8,7 +8,8 @@ are refused). Then Ray Train runs the loop (:mod:`training.train.fit`), and the 
 writes what the run made:
 
 * ``artifacts/model/``: ``model.safetensors``, ``config.json``, the tokenizer files and
-  ``lineage.json`` (table version, shard headers, params, git revision, parent model);
+  ``lineage.json`` (table version, shard headers, params, git revision, parent model, and
+  every table version upstream with what each data stage did: :mod:`llmlake.lineage`);
 * ``reports/train/log.csv``: the loss curves (``dvc plots show``);
 * ``reports/train.json``: final train and val loss, tokens seen, wall time, tokens/s.
 

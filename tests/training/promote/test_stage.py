@@ -11,6 +11,7 @@ import pytest
 from eval_helpers import install, stage_params, tiny_models
 
 from llmlake.stage import StageError
+from training.checkpoint import read_champion
 from training.evaluate import stage as evaluate
 from training.promote import stage as promote
 
@@ -21,7 +22,7 @@ def models(train_inputs):
 
 
 def champion_of(params) -> dict | None:
-    return promote.read_champion(params.lake.artifacts)
+    return read_champion(params.lake.artifacts)
 
 
 def test_the_gate_promotes_better_and_never_moves_the_champion_on_refusal(
@@ -60,6 +61,8 @@ def test_bias_bound_refuses_even_the_first_model(train_inputs, models, tmp_path)
     result = promote.run(params)
     assert result["decision"] == "refused_bias" and not result["promoted"]
     assert champion_of(params) is None
+    pointer = json.loads(Path(params.lake.artifacts, "champion.json").read_text())
+    assert pointer["model"] is None  # "none yet", written for DVC and for readers
     assert any("over the bound" in line for line in result["reasons"])
 
 
@@ -90,4 +93,4 @@ def test_promote_refuses_reports_of_other_weights(train_inputs, models, tmp_path
     install(train_inputs, params, models["untrained"], "other")  # evaluate not rerun
     with pytest.raises(StageError, match="llmlake evaluate"):
         promote.run(params)
-    assert promote.read_champion(params.lake.artifacts) is None
+    assert read_champion(params.lake.artifacts) is None
