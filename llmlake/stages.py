@@ -111,7 +111,7 @@ STAGES: tuple[StageSpec, ...] = (
               group="", report="eval"),
     StageSpec("promote", "training",
               "Promote artifacts/model to champion if it beats the champion within the bounds.",
-              makes=("artifacts/champion.json",), group=""),
+              makes=("artifacts/champion.json",), group="", report="promotion"),
     StageSpec("export", "training",
               "Export a model (default: the champion) for other tools; --format hf.",
               group="", pipeline=False,
