@@ -35,6 +35,7 @@ import yaml
 from llmlake.bounds import Bounded, bounded, fraction, seed_field
 from llmlake.config_clean import CleanConfig
 from llmlake.config_eval import EvaluateConfig, ExportConfig, PromoteConfig
+from llmlake.config_serve import PackageConfig, ServeConfig
 from llmlake.config_train import ModelParams, RayConfig, TrainConfig
 
 
@@ -194,6 +195,8 @@ class Params(Bounded):
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    package: PackageConfig = field(default_factory=PackageConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 
