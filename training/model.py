@@ -29,10 +29,20 @@ Example::
     >>> last, _ = model(idx[:, 10:11], cache=cache)  # decode one token
     >>> cache.pos, torch.allclose(last[:, 0], logits[:, 10], atol=1e-5)
     (11, True)
+
+Rows may be at different lengths (a server's batch slots): each continues at its own.
+
+    >>> cache.reset()
+    >>> _ = model(idx[:1, :3], cache=cache.rows(0, 1))  # row 0 holds 3 tokens, row 1 holds 7
+    >>> _ = model(idx[1:, :7], cache=cache.rows(1, 2))
+    >>> step, _ = model(torch.stack([idx[0, 3:4], idx[1, 7:8]]), cache=cache)
+    >>> cache.lengths.tolist(), torch.allclose(step[1, 0], logits[1, 7], atol=1e-5)
+    ([4, 8], True)
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -179,7 +189,8 @@ class Attention(nn.Module):
         self.out = nn.Linear(config.n_embd, config.n_embd, bias=False)  # residual projection
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                cache: Cache | None = None, layer: int = 0) -> torch.Tensor:
+                cache: Cache | None = None, layer: int = 0,
+                pos: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
         qk, v = qkv.split((2, 1))  # (2, B, H, T, D), (1, B, H, T, D): views, one-op backward
@@ -190,22 +201,23 @@ class Attention(nn.Module):
             p = self.dropout if self.training else 0.0
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
         else:
-            y = self.attend_cached(q, k, v, cache, layer)
+            y = self.attend_cached(q, k, v, cache, layer, pos)
         return self.out(y.transpose(1, 2).reshape(B, T, C))  # heads side by side: (B, T, C)
 
     @staticmethod
     def attend_cached(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: Cache,
-                      layer: int) -> torch.Tensor:
-        """Append k, v at cache.pos and attend over every cached position so far."""
-        start, T = cache.pos, q.shape[2]
-        cache.k[layer][:, :, start:start + T] = k
-        cache.v[layer][:, :, start:start + T] = v
-        k, v = cache.k[layer][:, :, :start + T], cache.v[layer][:, :, :start + T]
-        mask = None  # one new token, or a prefill from 0: no explicit mask needed
-        if start and T > 1:  # a chunk after earlier tokens: sdpa's is_causal aligns top-left
-            mask = torch.ones(T, start + T, dtype=torch.bool, device=q.device).tril(start)
-        return F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=mask,
-                                              is_causal=start == 0 and T > 1)
+                      layer: int, pos: torch.Tensor) -> torch.Tensor:
+        """Write k, v (B, H, T, D) at each row's positions ``pos`` (B, T), then attend over
+        the row's cached keys up to each query's own position."""
+        keys, values = cache.k[layer], cache.v[layer]  # (B, H, max_len, D)
+        rows = torch.arange(q.shape[0], device=q.device)[:, None]  # (B, 1)
+        keys[rows, :, pos] = k.transpose(1, 2).to(keys.dtype)  # (B, T, H, D) by (row, pos)
+        values[rows, :, pos] = v.transpose(1, 2).to(values.dtype)
+        end = cache.pos + q.shape[2]  # the longest row's end: no query sees a key past it
+        mask = torch.arange(end, device=q.device) <= pos[..., None]  # (B, T, end)
+        return F.scaled_dot_product_attention(q, keys[:, :, :end].to(q.dtype),
+                                              values[:, :, :end].to(q.dtype),
+                                              attn_mask=mask[:, None])  # heads share it
 
 
 class SwiGLU(nn.Module):
@@ -235,10 +247,10 @@ class Block(nn.Module):
         self.drop = nn.Dropout(config.dropout) if config.dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                cache: Cache | None) -> torch.Tensor:
+                cache: Cache | None, pos: torch.Tensor | None = None) -> torch.Tensor:
         h = self.norm1(x)  # (B, T, C)
         if self.attention:
-            h = self.mix(h, rope, cache, self.layer)
+            h = self.mix(h, rope, cache, self.layer, pos)
         else:
             h = self.mix(h, None if cache is None else cache.conv[self.layer])
         x = x + self.drop(h)
@@ -247,15 +259,18 @@ class Block(nn.Module):
 
 class Cache:
     """Decode state for one batch of sequences: K/V per attention layer, the last
-    ``conv_kernel - 1`` inputs per conv layer, and ``pos``, the tokens seen so far.
+    ``conv_kernel - 1`` inputs per conv layer, and ``lengths``, the tokens each row has seen.
 
     ``k[i]``/``v[i]`` are (B, n_head, max_len, head_dim) for attention layers and
     ``conv[i]`` (B, n_embd, conv_kernel - 1) for conv layers; None for the other kind.
+    Rows may differ in length: each continues at its own position. ``lengths`` (B,) stays
+    on the CPU, so positions are known without waiting for the device.
     """
 
     def __init__(self, config: ModelConfig, batch_size: int, max_len: int,
                  device: torch.device | str | None, dtype: torch.dtype) -> None:
-        self.max_len, self.pos = max_len, 0
+        self.max_len = max_len
+        self.lengths = torch.zeros(batch_size, dtype=torch.long)
         kv = (batch_size, config.n_head, max_len, config.head_dim)
         conv = (batch_size, config.n_embd, config.conv_kernel - 1)
         attn = [config.is_attention(i) for i in range(config.n_layer)]
@@ -263,9 +278,35 @@ class Cache:
         self.v = [torch.zeros(kv, device=device, dtype=dtype) if a else None for a in attn]
         self.conv = [None if a else torch.zeros(conv, device=device, dtype=dtype) for a in attn]
 
+    @property
+    def pos(self) -> int:
+        """The longest row's length: every row's, when the rows are decoded together."""
+        return int(self.lengths.max()) if len(self.lengths) else 0
+
+    def rows(self, start: int, stop: int) -> Cache:
+        """Rows ``start .. stop - 1`` as a cache of their own, sharing this one's memory:
+        decoding through the view advances those rows here."""
+        view = copy.copy(self)
+        view.lengths = self.lengths[start:stop]
+        view.k, view.v, view.conv = ([None if t is None else t[start:stop] for t in kind]
+                                     for kind in (self.k, self.v, self.conv))
+        return view
+
+    def copy_row(self, src: int, dst: int) -> None:
+        """Make row ``dst`` a copy of row ``src`` (a server moves a row into a freed slot)."""
+        n = int(self.lengths[src])
+        for t in (*self.k, *self.v):
+            if t is not None:
+                t[dst, :, :n] = t[src, :, :n]
+        for t in self.conv:
+            if t is not None:
+                t[dst] = t[src]
+        self.lengths[dst] = n
+
     def reset(self) -> None:
-        """Start a new sequence: K/V past ``pos`` is never read; conv state restarts at zero."""
-        self.pos = 0
+        """Start new sequences: K/V past each row's length is never read; conv state
+        restarts at zero."""
+        self.lengths.zero_()
         for state in self.conv:
             if state is not None:
                 state.zero_()
@@ -295,21 +336,25 @@ class LanguageModel(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 cache: Cache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for the tokens ``idx`` (B, T) and, with ``targets`` (B, T), the mean cross
-        entropy over targets other than -1. With ``cache``, ``idx`` continues the cached
-        sequences at positions ``cache.pos ..``, and the cache advances by T."""
+        entropy over targets other than -1. With ``cache``, each row of ``idx`` continues its
+        cached sequence at that row's length, and every row advances by T."""
         T = idx.shape[1]
         start = 0 if cache is None else cache.pos
         limit = self.config.context if cache is None else cache.max_len
         if start + T > limit:
             raise ValueError(f"sequence of {start + T} tokens exceeds the "
                              f"{'cache' if cache else 'context'} length {limit}")
-        rope = (self.cos[start:start + T], self.sin[start:start + T])  # (T, head_dim/2) each
+        if cache is None:
+            pos, rope = None, (self.cos[:T], self.sin[:T])  # (T, head_dim/2) each
+        else:  # each row from its own length: positions (B, T), rope (B, 1, T, head_dim/2)
+            pos = (cache.lengths[:, None] + torch.arange(T)).to(idx.device)
+            rope = (self.cos[pos][:, None], self.sin[pos][:, None])  # shared by the heads
         x = self.wte(idx)  # (B, T, C)
         for block in self.blocks:
-            x = block(x, rope, cache)
+            x = block(x, rope, cache, pos)
         logits = F.linear(self.norm(x), self.wte.weight)  # (B, T, vocab): the tied head
         if cache is not None:
-            cache.pos += T
+            cache.lengths += T  # in place: a view of rows advances them in its parent
         if targets is None:
             return logits, None
         loss = cross_entropy(logits.flatten(0, 1), targets.flatten())

@@ -81,6 +81,41 @@ def test_cached_decoding_equals_full_forward(arch):
         assert [k is None for k in cache.k] == [True, True, False]
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_rows_at_different_lengths(arch):
+    """A server's slots: rows prefilled one at a time to different lengths, then decoded
+    together, each at its own position; a finished row's slot taken over by another row
+    (copy_row). Every logit is the full forward's over that row's own sequence."""
+    model = model_of(small(arch))
+    seqs = torch.randint(0, 97, (3, 30))
+    with torch.no_grad():
+        full, _ = model(seqs)
+    cache = model.new_cache(batch_size=3)
+    starts = [5, 12, 1]
+    got = [[] for _ in starts]
+    with torch.no_grad():
+        for row, n in enumerate(starts):
+            logits, _ = model(seqs[row:row + 1, :n], cache=cache.rows(row, row + 1))
+            got[row].append(logits[0])
+        assert cache.lengths.tolist() == starts and cache.pos == 12
+        for step in range(10):  # all three rows decode together: one token each
+            token = torch.stack([seqs[r, n + step] for r, n in enumerate(starts)])[:, None]
+            logits, _ = model(token, cache=cache)
+            for row in range(3):
+                got[row].append(logits[row])
+        cache.copy_row(2, 0)  # row 0 retires; row 2 moves into its slot
+        for step in range(10, 15):  # the two rows left decode on as rows 0 and 1
+            token = seqs[[2, 1], [starts[2] + step, starts[1] + step]][:, None]
+            logits, _ = model(token, cache=cache.rows(0, 2))
+            got[2].append(logits[0])
+            got[1].append(logits[1])
+    assert cache.lengths.tolist() == [16, 27, 11]
+    for row, n in enumerate(starts):
+        decoded = torch.cat(got[row])
+        torch.testing.assert_close(decoded, full[row, :len(decoded)], rtol=0, atol=1e-5)
+        assert len(decoded) == n + (10 if row == 0 else 15)
+
+
 def test_cache_limits():
     model = model_of(small("hybrid"))
     cache = model.new_cache(batch_size=1, max_len=8)
