@@ -80,6 +80,7 @@ bench: $(UV)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/dvc repro train
 	$(BIN)/python bench/train_ray.py
+	$(BIN)/python bench/generate_throughput.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) lake reports/gx spark-warehouse
