@@ -5,7 +5,7 @@
 batches (``max_batch`` slots decoded together), what a too-long prompt does
 (``truncate``: keep its last tokens, or refuse it) and what the request log keeps
 (``log_text: false`` records counts and timings but no prompt text). ``package`` names
-what ``llmlake package`` writes into the BentoML store.
+what ``llmlake package`` writes into the BentoML store, and where that store is.
 
 Example::
 
@@ -55,3 +55,4 @@ class ServeConfig(Bounded):
 class PackageConfig(Bounded):
     model_name: str = "llmlake-lm"    # the BentoML model store name of the champion
     service: str = "llmlake"          # the Bento's name
+    home: str = ""                    # the BentoML home (stores); "" = <artifacts>/bentoml
