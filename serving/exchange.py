@@ -75,6 +75,7 @@ class Exchange:
     body: bytearray = field(default_factory=bytearray)  # the request body (up to a limit)
     response: bytearray | None = None  # the response body, kept for /score only
     handle: Handle | None = None    # the generation, once submitted
+    prompt: str | None = None       # set by the handler that read it (else read from body)
     finished: bool = False
 
 
@@ -217,7 +218,8 @@ def quiet_client_errors() -> None:
 
 
 def _prompt_of(ex: Exchange) -> str | None:
-    """The prompt (or the texts to score, one paragraph each) of a readable request body."""
+    """The prompt (or the texts to score, one paragraph each) of a readable request body:
+    for /score, whose batched handler never sees its request, and for refused requests."""
     try:
         data = json.loads(bytes(ex.body))
     except ValueError:
@@ -250,4 +252,4 @@ def request_record(ex: Exchange, model: str, completion: Completion | None) -> R
         prompt_tokens=tokens[0], completion_tokens=tokens[1],
         latency_ms=round((ended - ex.started) * 1000, 3), status=ex.status,
         finish_reason=completion.finish_reason if completion else None,
-        prompt=_prompt_of(ex))
+        prompt=ex.prompt if ex.prompt is not None else _prompt_of(ex))

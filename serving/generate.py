@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from llmlake.config_serve import TRUNCATE
 from llmlake.tokenizer import EOS
 from serving.sampling import SamplingParams, new_generator, sample
 from serving.stream import Completion, Handle, TextStream
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Completion", "Engine", "Handle", "SamplingParams"]
 
-TRUNCATE = ("left", "refuse")
 DEFAULT_PARAMS = SamplingParams()
 log = logging.getLogger(__name__)
 

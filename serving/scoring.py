@@ -4,10 +4,10 @@ A text is read as a document, after ``<|endoftext|>``, and each of its tokens is
 given every token before it that fits the model's context. A text longer than the context
 is cut into the overlapping :func:`training.evaluate.score.windows` evaluation uses, so
 each token is scored once, and (past the first window) with ``context - stride`` tokens of
-history, as ``llmlake evaluate`` scores documents. The windows of all texts are run in
-batches, padded on the right (the model is causal: padding changes nothing before it).
-Unlike :func:`training.evaluate.score.score`, which sums per item, every token's
-log-probability comes back. Imports torch, numpy and the evaluation's scoring core.
+history, as ``llmlake evaluate`` scores documents. The windows of all texts are scored by
+:func:`training.evaluate.score.target_logprobs`, which keeps every token's
+log-probability where :func:`training.evaluate.score.score` sums them. Imports torch,
+numpy and the evaluation's scoring core.
 
 Example::
 
@@ -30,9 +30,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from training.evaluate.score import Item, windows
+from training.evaluate.score import target_logprobs, windows
 from training.model import LanguageModel
 
 
@@ -44,34 +43,14 @@ def token_logprobs(model: LanguageModel, sequences: Sequence[Sequence[int]], str
 
     ``stride``: new tokens per window past the first (0: half the context).
     """
-    device = device or model.wte.weight.device
     context = model.config.context
     stride = stride or max(1, context // 2)
     jobs = [(i, w) for i, ids in enumerate(sequences) for w in windows(ids, context, stride)]
+    scored = target_logprobs(model, [w for _, w in jobs], batch_size, device)
     parts: list[list[np.ndarray]] = [[] for _ in sequences]
-    for lo in range(0, len(jobs), batch_size):  # in order: a text's windows stay in order
-        batch = jobs[lo:lo + batch_size]
-        logp = _window_logprobs(model, [w for _, w in batch], device)
-        for (i, _), scores in zip(batch, logp, strict=True):
-            parts[i].append(scores)
+    for (i, _), logp in zip(jobs, scored, strict=True):  # a text's windows stay in order
+        parts[i].append(logp)
     return [np.concatenate(p) if p else np.zeros(0) for p in parts]
-
-
-def _window_logprobs(model: LanguageModel, items: list[Item],
-                     device: torch.device | str) -> list[np.ndarray]:
-    """The log-probabilities of each item's targets ``ids[first:]``, one forward pass."""
-    width = max(len(it.ids) for it in items) - 1
-    idx = torch.zeros(len(items), width, dtype=torch.long)
-    for row, it in enumerate(items):
-        idx[row, :len(it.ids) - 1] = torch.tensor(it.ids[:-1])
-    logits, _ = model(idx.to(device))
-    logp = F.log_softmax(logits.float(), dim=-1).cpu()  # (B, T, V)
-    out = []
-    for row, it in enumerate(items):
-        targets = torch.tensor(it.ids[it.first:])
-        rows = logp[row, it.first - 1:len(it.ids) - 1]  # the positions predicting them
-        out.append(rows.gather(-1, targets[:, None])[:, 0].double().numpy())
-    return out
 
 
 def summary(logprobs: np.ndarray, nbytes: int) -> dict[str, float | int]:

@@ -169,7 +169,7 @@ class LLMService:
             handle = self.engine.submit(prompt, params, request_id=exchange.request_id)
         except ValueError as exc:  # a prompt over the context under truncate: refuse
             raise RequestError(413, str(exc)) from exc
-        exchange.handle = handle
+        exchange.handle, exchange.prompt = handle, prompt
         return handle
 
     @bentoml.api

@@ -32,7 +32,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,27 +95,47 @@ def score(model: LanguageModel, items: Sequence[Item], batch_size: int = 16,
           device: str | torch.device | None = None,
           on_batch: Callable[[int], None] | None = None) -> Scores:
     """Score every item; ``on_batch(n)`` is told after each batch of ``n`` items."""
-    device = device or next(model.parameters()).device
-    limit = model.config.context
     nll = np.zeros(len(items))
     tokens = np.zeros(len(items), dtype=np.int64)
     correct = np.zeros(len(items), dtype=np.int64)
-    order = sorted(range(len(items)), key=lambda i: len(items[i].ids))  # less padding
-    for lo in range(0, len(order), batch_size):
-        batch = order[lo:lo + batch_size]
-        idx, targets = _pack([items[i] for i in batch], limit)
-        logits, _ = model(idx.to(device))
-        logp = F.log_softmax(logits.float(), dim=-1)  # (B, T, V)
-        targets = targets.to(device)
-        mask = targets != IGNORE
-        picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T)
-        hits = (logp.argmax(-1) == targets) & mask
+    for batch, picked, hits, mask in _batches(model, items, batch_size, device):
         nll[batch] = (-(picked * mask)).sum(1).double().cpu().numpy()
         tokens[batch] = mask.sum(1).cpu().numpy()
         correct[batch] = hits.sum(1).cpu().numpy()
         if on_batch:
             on_batch(len(batch))
     return Scores(nll, tokens, correct)
+
+
+@torch.no_grad()
+def target_logprobs(model: LanguageModel, items: Sequence[Item], batch_size: int = 16,
+                    device: str | torch.device | None = None) -> list[np.ndarray]:
+    """Per item, the log-probability of each of its targets ``ids[first:]`` (float64), in
+    item order: what :func:`score` sums, token by token."""
+    out: list[np.ndarray] = [np.zeros(0)] * len(items)
+    for batch, picked, _, mask in _batches(model, items, batch_size, device):
+        rows = picked.double().cpu().numpy()
+        for row, i in enumerate(batch):
+            out[i] = rows[row][mask[row].cpu().numpy()]
+    return out
+
+
+def _batches(model: LanguageModel, items: Sequence[Item], batch_size: int,
+             device: str | torch.device | None
+             ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per batch of items (by length, for less padding): their indices, and (B, T) tensors
+    of the targets' log-probabilities, top-1 hits and which positions are targets."""
+    device = device or next(model.parameters()).device
+    order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
+    for lo in range(0, len(order), batch_size):
+        batch = order[lo:lo + batch_size]
+        idx, targets = _pack([items[i] for i in batch], model.config.context)
+        logits, _ = model(idx.to(device))
+        logp = F.log_softmax(logits.float(), dim=-1)  # (B, T, V)
+        targets = targets.to(device)
+        mask = targets != IGNORE
+        picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T)
+        yield batch, picked, (logp.argmax(-1) == targets) & mask, mask
 
 
 def _pack(items: Sequence[Item], limit: int) -> tuple[torch.Tensor, torch.Tensor]:

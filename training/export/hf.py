@@ -41,7 +41,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from llmlake.lake import building_dir
+from llmlake.lake import building_dir, write_json
 from llmlake.tokenizer import EOS, PAD, TOKENIZER_FILE
 from training.checkpoint import LINEAGE, WEIGHTS, load_model
 from training.model import LanguageModel, ModelConfig
@@ -164,12 +164,12 @@ def export_hf(model_folder: str | Path, out: str | Path) -> Path:
     bos, eos, pad = special_ids(model_folder)
     with building_dir(out) as tmp:
         save_file(llama_state_dict(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
-        _write_json(tmp / CONFIG, llama_config(model.config, bos, eos, pad))
-        _write_json(tmp / GENERATION_CONFIG, generation_config(bos, eos, pad))
+        write_json(tmp / CONFIG, llama_config(model.config, bos, eos, pad))
+        write_json(tmp / GENERATION_CONFIG, generation_config(bos, eos, pad))
         for name in (*TOKENIZER_FILES, MODEL_CARD):
             if (model_folder / name).is_file():
                 shutil.copy2(model_folder / name, tmp / name)
-        _write_json(tmp / LINEAGE, {**lineage, "export": {
+        write_json(tmp / LINEAGE, {**lineage, "export": {
             "format": FORMAT, "source": str(model_folder), "architecture": "LlamaForCausalLM"}})
     return out
 
@@ -181,7 +181,3 @@ def count_params(folder: str | Path) -> int:
         for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
             total += torch.Size(f.get_slice(name).get_shape()).numel()
     return total
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

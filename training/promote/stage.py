@@ -1,7 +1,7 @@
 """The ``promote`` stage: the candidate becomes the champion only if the gate says so.
 
 It reads the candidate (``artifacts/model``) and what ``llmlake evaluate`` measured of
-it (``reports/eval.json``, ``reports/bias.json``: refused if they describe other weights),
+it (``reports/eval.json``, with the bias gaps: refused if it describes other weights),
 and the champion pointer ``artifacts/champion.json`` (absent before the first promotion).
 When the champion was evaluated on other documents (another gold version or
 tokenizer) it is re-scored on the candidate's validation documents first, so the two
@@ -40,22 +40,19 @@ from training.promote.gate import PROMOTED, promotion_reason, promotion_signals
 MODELS = "models"
 
 
-def _candidate(sh: Shell) -> tuple[Path, dict[str, Any], dict[str, Any]]:
-    """The candidate folder with its evaluation and bias reports, checked to be its own."""
+def _candidate(sh: Shell) -> tuple[Path, dict[str, Any]]:
+    """The candidate folder and its evaluation (with the bias gaps), checked to be its own."""
     folder = sh.require_artifact("model", "model.safetensors")
-    reports = {}
-    for name in ("eval.json", "bias.json"):
-        path = sh.lake.report(name)
-        if not path.exists():
-            raise StageError(f"llmlake promote: {path} does not exist; make it with "
-                             "`llmlake evaluate`")
-        reports[name] = json.loads(path.read_text())
-    evaluation = reports["eval.json"]
+    path = sh.lake.report("eval.json")
+    if not path.exists():
+        raise StageError(f"llmlake promote: {path} does not exist; make it with "
+                         "`llmlake evaluate`")
+    evaluation = json.loads(path.read_text())
     weights = file_hash(folder / "model.safetensors")
     if evaluation.get("model", {}).get("weights_sha256") != weights:
         raise StageError("llmlake promote: reports/eval.json describes other weights than "
                          f"{folder}; run `llmlake evaluate` first")
-    return folder, evaluation, reports["bias.json"]
+    return folder, evaluation
 
 
 def _compared(sh: Shell, evaluation: dict[str, Any], champion: dict[str, Any] | None
@@ -96,7 +93,7 @@ def _rescore(sh: Shell, folder: Path, tables: dict[str, Any]) -> dict[str, Any]:
                               cfg.stride, device, desc="re-score champion")["val"]
 
 
-def _install(sh: Shell, folder: Path, evaluation: dict[str, Any], bias: dict[str, Any],
+def _install(sh: Shell, folder: Path, evaluation: dict[str, Any],
              decision: str) -> dict[str, Any]:
     """Copy the candidate beside earlier champions, then point the champion at it."""
     model = evaluation["model"]
@@ -111,10 +108,8 @@ def _install(sh: Shell, folder: Path, evaluation: dict[str, Any], bias: dict[str
         "model": str(dest), "run": model.get("run"), "weights_sha256": model["weights_sha256"],
         "promoted_at": utc_now(), "decision": decision,
         "lineage": json.loads(lineage_file.read_text()) if lineage_file.exists() else {},
-        "metrics": {k: evaluation[k] for k in ("model", "data", "val", "test", "tasks")
-                    if k in evaluation} | {"bias": bias.get("categories") and
-                                           {k: v["mean_gap"]
-                                            for k, v in bias["categories"].items()}},
+        "metrics": {k: evaluation[k] for k in ("model", "data", "val", "test", "tasks", "bias")
+                    if k in evaluation},
     }
     write_json(sh.lake.artifact(CHAMPION), pointer)
     return pointer
@@ -123,15 +118,14 @@ def _install(sh: Shell, folder: Path, evaluation: dict[str, Any], bias: dict[str
 def run(params: Params) -> dict[str, Any]:
     cfg = params.promote
     with stage_shell("promote", params) as sh:
-        folder, evaluation, bias = _candidate(sh)
+        folder, evaluation = _candidate(sh)
         try:
             champion = read_champion(params.lake.artifacts)
         except ValueError as exc:
             raise StageError(f"llmlake promote: {exc}") from exc
         with sh.step("compare"):
             metric, theirs, rescored = _compared(sh, evaluation, champion)
-        gaps = {k: v["mean_gap"] for k, v in bias["categories"].items()}
-        ours = {"val": evaluation["val"][metric], "bias": gaps,
+        ours = {"val": evaluation["val"][metric], "bias": evaluation["bias"]["categories"],
                 "weights": evaluation["model"]["weights_sha256"]}
         signals = promotion_signals(ours, theirs, metric, cfg.tolerance, cfg.max_bias_gap)
         signals["champion_rescored"] = rescored
@@ -140,7 +134,7 @@ def run(params: Params) -> dict[str, Any]:
             sh.log.info("promote: %s", line)
         if decision in PROMOTED:
             with sh.step("install"):
-                pointer = _install(sh, folder, evaluation, bias, decision)
+                pointer = _install(sh, folder, evaluation, decision)
             sh.log.info("promote: %s -> %s (%s)", folder, pointer["model"], decision)
         else:
             sh.log.info("promote: %s; the champion stays %s", decision,
