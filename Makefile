@@ -34,11 +34,13 @@ endif
 sync = if [ -x $(BIN)/python ] && [ "$(REBUILD)" != yes ]; then $(UV) sync --locked $(1); \
 	else $(UV) sync --locked --python $(PYTHON) $(1); fi
 
-.PHONY: setup demo test lint audit bench clean help
+.PHONY: setup demo test test-e2e lint audit bench clean help
 
 help:
 	@echo "make demo   - set up, then run the pipeline (dvc repro) on the sample corpus"
 	@echo "make test   - set up, then run the test suite"
+	@echo "make test-e2e - the end-to-end drift -> retrain run (minutes)"
+	@echo "make browser - install Debian's Chromium for the browser tests (root)"
 	@echo "make lint   - ruff"
 	@echo "make audit  - pip-audit over the locked dependencies"
 	@echo "make bench  - install the bench group, run the benchmarks (writes bench/results/)"
@@ -55,9 +57,16 @@ demo: setup
 	@echo "Model: artifacts/model/ (reports/train.json; loss curves: dvc plots show)"
 	@echo "Reports: reports/ (<stage>.json metrics, dedup.html, gx/ data docs);"
 	@echo "compare with dvc metrics diff HEAD, look with dvc plots show"
+	@echo "Drift of the incoming batch: reports/drift.json, reports/drift/*/index.html;"
+	@echo "act on it with llmlake retrain (see README: Monitoring and retraining)"
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The end-to-end retrain (tests/monitoring/retrain/test_e2e.py): two pipeline runs in a
+# scratch copy of this repo, minutes on 2 cores, so not part of `make test`; CI runs both.
+test-e2e: setup
+	LLMLAKE_E2E=1 $(BIN)/pytest tests/monitoring/retrain/test_e2e.py $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -81,6 +90,25 @@ bench: $(UV)
 	$(BIN)/dvc repro train
 	$(BIN)/python bench/train_ray.py
 	$(BIN)/python bench/generate_throughput.py
+
+# Chromium for the browser tests (tests/browser_helpers.py): the distribution's package, never
+# Playwright's browser download. Installs Debian's chromium only when no Chromium is on PATH
+# (the names browser_helpers.CHROMIUM_NAMES looks for) and apt-get can run as root; else says
+# why not, and the browser tests skip with the same reason.
+CHROMIUM_NAMES := chromium chromium-browser google-chrome
+.PHONY: browser
+browser:
+	@for b in $(CHROMIUM_NAMES); do \
+		if command -v $$b >/dev/null 2>&1; then echo "browser: $$(command -v $$b)"; exit 0; fi; \
+	done; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: no Chromium on PATH and no apt-get: install Chromium to run the browser tests"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "browser: no Chromium on PATH: run make browser as root, or apt-get install chromium"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends chromium; \
+	fi
 
 clean:
 	rm -rf $(VENV) $(TOOLS) lake reports/gx spark-warehouse

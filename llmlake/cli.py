@@ -83,8 +83,12 @@ def _stage_command(spec: StageSpec) -> click.Command:
         run_stage(spec, params_of(ctx, *extra), item)
 
     for option in spec.options:
-        command = click.option(option.flag, type=option.type, default=None,
-                               help=option.help)(command)
+        if option.type is bool:  # a switch: given -> key=true, absent -> the params' value
+            command = click.option(option.flag, is_flag=True, default=None,
+                                   help=option.help)(command)
+        else:
+            command = click.option(option.flag, type=option.type, default=None,
+                                   help=option.help)(command)
     if spec.items:
         command = click.argument("item", metavar="TABLE",
                                  type=click.Choice(spec.items))(command)

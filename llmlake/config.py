@@ -35,6 +35,7 @@ import yaml
 from llmlake.bounds import Bounded, bounded, fraction, seed_field
 from llmlake.config_clean import CleanConfig
 from llmlake.config_eval import EvaluateConfig, ExportConfig, PromoteConfig
+from llmlake.config_monitor import MonitorConfig, RetrainConfig
 from llmlake.config_serve import PackageConfig, ServeConfig
 from llmlake.config_train import ModelParams, RayConfig, TrainConfig
 
@@ -84,6 +85,23 @@ class SampleConfig(Bounded):
     bad_charset_rate: float = fraction(0.03)
     # Corrupt records planted per kind (truncated gzip, bad WARC header, bad JSONL line).
     corrupt_per_kind: int = bounded(2, min=0)
+    # Another batch of the same crawl: its topic mix ([] = all 16 topics, evenly) and its
+    # length profile (paragraphs per article scaled by this).
+    topics: list[str] = field(default_factory=list)
+    length: float = bounded(1.0, above=0, max=20)
+    # A later batch of the crawl, written beside the sample for `llmlake monitor` to compare
+    # (its own seed, size, topics and length; every defect rate as above). "" = none.
+    incoming: str = ""
+    incoming_docs: int = bounded(400, min=1)
+    incoming_seed: int = seed_field(4321)
+    incoming_topics: list[str] = field(default_factory=list)
+    incoming_length: float = bounded(1.0, above=0, max=20)
+
+    def incoming_config(self) -> SampleConfig:
+        """The incoming batch's own settings, as a sample of its own."""
+        return dataclasses.replace(self, out=self.incoming, docs=self.incoming_docs,
+                                   seed=self.incoming_seed, topics=self.incoming_topics,
+                                   length=self.incoming_length, incoming="")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,6 +161,9 @@ class TokenizerConfig(Bounded):
     min_frequency: int = bounded(2, min=1)
     eval_docs: int = bounded(5_000, min=1)  # val-split documents measured for the report
     seed: int = seed_field(0)  # which documents the sample takes
+    # A model (or tokenizer) folder whose tokenizer.json is kept instead of learning a new
+    # one: a warm-started retrain must read its parent's token ids. "" = learn one.
+    reuse: str = ""
 
 
 REMAINDERS = ("drop", "pad")
@@ -197,6 +218,8 @@ class Params(Bounded):
     export: ExportConfig = field(default_factory=ExportConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     package: PackageConfig = field(default_factory=PackageConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 

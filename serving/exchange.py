@@ -18,7 +18,8 @@ When the last byte of the response is about to leave, or the app ends without se
 (an error, a client gone), the exchange is handed to ``on_finish``, which records it (the
 service queues a record: no I/O on the request path). A generation still running then has
 lost its client, and is cancelled, so its batch slot frees at the next decode step.
-:func:`request_record` turns a finished exchange into its ``ops/requests`` record (pure);
+:func:`request_record` turns a finished exchange into its ``ops/requests`` record (pure: the
+prompt, and the completion's text as the response of a request answered without error);
 :func:`quiet_client_errors` logs a request that failed validation as one line, not as an
 error with a traceback.
 
@@ -29,8 +30,8 @@ Example::
     >>> ex = Exchange("r1", "generate", started=10.0, ended=10.25, status=400,
     ...               body=bytearray(b'{"prompt": "hi", "max_new_tokens": -1}'))
     >>> rec = request_record(ex, "train-1@b1e74169", None)
-    >>> rec.endpoint, rec.status, rec.prompt, rec.latency_ms, rec.completion_tokens
-    ('generate', 400, 'hi', 250.0, 0)
+    >>> rec.endpoint, rec.status, rec.prompt, rec.response, rec.latency_ms
+    ('generate', 400, 'hi', None, 250.0)
 """
 
 from __future__ import annotations
@@ -241,7 +242,8 @@ def _scored_tokens(ex: Exchange) -> int:
 
 def request_record(ex: Exchange, model: str, completion: Completion | None) -> RequestRecord:
     """The ``ops/requests`` record of a finished exchange (pure); ``completion`` is its
-    generation's, if it has one and it finished."""
+    generation's, if it has one and it finished. Its text is the record's ``response``
+    unless the exchange failed (a client gone before the answer is a 500: nobody read it)."""
     ended = ex.ended if ex.ended is not None else ex.started
     if completion is not None:
         tokens = (completion.prompt_tokens, completion.completion_tokens)
@@ -252,4 +254,5 @@ def request_record(ex: Exchange, model: str, completion: Completion | None) -> R
         prompt_tokens=tokens[0], completion_tokens=tokens[1],
         latency_ms=round((ended - ex.started) * 1000, 3), status=ex.status,
         finish_reason=completion.finish_reason if completion else None,
-        prompt=ex.prompt if ex.prompt is not None else _prompt_of(ex))
+        prompt=ex.prompt if ex.prompt is not None else _prompt_of(ex),
+        response=completion.text if completion is not None and ex.status < 400 else None)

@@ -3,9 +3,13 @@
 row (API key scrubbed, then PII redacted by the clean stage's
 :func:`~etl.clean.pii.redact_pii`). :mod:`serving.requestlog` writes the rows.
 
+A request row keeps the prompt and the generated ``response`` (null for ``score``, for a
+failed request and in tables written before the column existed), both scrubbed and
+redacted the same way; its ``pii_redactions`` counts the redactions of both.
+
 A record checks its values when it is made, on the request path, so that a row never fails
-the Arrow conversion of a whole batch later. ``log_text=False`` keeps neither prompt nor
-comment text, but still counts the prompt's redactions. The API key (env
+the Arrow conversion of a whole batch later. ``log_text=False`` keeps no prompt, response
+or comment text, but still counts the prompt's and the response's redactions. The API key (env
 ``LLMLAKE_API_KEY``, at least 8 characters) is replaced by ``<API_KEY>`` in every text
 field before redaction, so redaction cannot split it.
 
@@ -15,12 +19,14 @@ Example::
     >>> rec = RequestRecord(request_id="r1", endpoint="generate", model="run-7@3f2a9c1d",
     ...                     prompt_tokens=9, completion_tokens=20, latency_ms=41.5,
     ...                     finish_reason="stop", prompt="mail jo@example.com, key s3cr3t-key",
+    ...                     response="or call (555) 123-4567",
     ...                     ts=datetime(2025, 3, 1, 23, 59, tzinfo=UTC))
     >>> row = request_row(rec, log_text=True, api_key="s3cr3t-key")
-    >>> row["prompt"], row["pii_redactions"], row["date"]
-    ('mail <EMAIL>, key <API_KEY>', 1, '2025-03-01')
-    >>> request_row(rec, log_text=False)["prompt"] is None
-    True
+    >>> row["prompt"], row["response"], row["pii_redactions"], row["date"]
+    ('mail <EMAIL>, key <API_KEY>', 'or call <PHONE>', 2, '2025-03-01')
+    >>> hidden = request_row(rec, log_text=False)
+    >>> hidden["prompt"], hidden["response"], hidden["pii_redactions"]
+    (None, None, 2)
     >>> FeedbackRecord("r1", rating=1, ts=datetime(2025, 3, 1))
     Traceback (most recent call last):
     ...
@@ -56,7 +62,9 @@ REQUESTS_SCHEMA = pa.schema([
     pa.field("finish_reason", pa.string()),  # null for score
     pa.field("status", pa.int16(), nullable=False),
     pa.field("prompt", pa.string()),  # redacted; null when log_text is false
-    pa.field("pii_redactions", pa.int32(), nullable=False),
+    # The completion's text, redacted; null for score, a failed request, log_text false.
+    pa.field("response", pa.string()),
+    pa.field("pii_redactions", pa.int32(), nullable=False),  # prompt's + response's
     pa.field("date", pa.string(), nullable=False),
 ])
 FEEDBACK_SCHEMA = pa.schema([
@@ -99,9 +107,10 @@ class RequestRecord:
     finish_reason: str | None = None  # None for score
     prompt: str | None = None     # as received: the writer redacts it, off the request path
     ts: datetime = field(default_factory=_utc_now)
+    response: str | None = None   # the completion's text, as generated (redacted likewise)
 
     def __post_init__(self) -> None:
-        _check(self.request_id, self.ts, {"prompt": self.prompt,
+        _check(self.request_id, self.ts, {"prompt": self.prompt, "response": self.response,
                                           "finish_reason": self.finish_reason},
                prompt_tokens=(self.prompt_tokens, 0, _INT32),
                completion_tokens=(self.completion_tokens, 0, _INT32),
@@ -149,15 +158,18 @@ def _no_key(value: str | None, api_key: str | None) -> str | None:
 
 def request_row(rec: RequestRecord, log_text: bool = True,
                 api_key: str | None = None) -> dict[str, Any]:
-    """The ``ops/requests`` row of a record (pure)."""
-    prompt, redactions = scrub(rec.prompt, api_key)
+    """The ``ops/requests`` row of a record (pure). ``pii_redactions`` is the prompt's
+    redactions plus the response's, counted even when ``log_text`` keeps neither text."""
+    prompt, in_prompt = scrub(rec.prompt, api_key)
+    response, in_response = scrub(rec.response, api_key)
     ts = rec.ts.astimezone(UTC)
     return {
         "request_id": _no_key(rec.request_id, api_key), "ts": ts, "endpoint": rec.endpoint,
         "model": _no_key(rec.model, api_key), "prompt_tokens": rec.prompt_tokens,
         "completion_tokens": rec.completion_tokens, "latency_ms": float(rec.latency_ms),
         "finish_reason": _no_key(rec.finish_reason, api_key), "status": rec.status,
-        "prompt": prompt if log_text else None, "pii_redactions": redactions,
+        "prompt": prompt if log_text else None, "response": response if log_text else None,
+        "pii_redactions": in_prompt + in_response,
         "date": ts.strftime("%Y-%m-%d"),
     }
 

@@ -12,6 +12,9 @@ waited ``flush_seconds``, on ``flush()``, and on ``stop()``, which writes everyt
 * delta-rs appends from the service, no spool files: rows are readable seconds after the
   request without a Spark job. Appends from several processes do not conflict; delta-rs
   retries a commit that lost the race for a version (on S3 with its conditional writes).
+* Appends merge the schema: a table written before a column was added (``ops/requests``
+  before ``response``) gains it, nullable, at the first append, and its old rows read it as
+  null. Only that append carries the schema change; later ones are plain appends.
 * Both tables are partitioned by ``date`` (UTC day of ``ts``), so a scan of recent days
   stays small as they grow. Small appends make small files: compact them from a periodic
   job (``DeltaTable(uri).optimize.compact()`` or Spark's ``OPTIMIZE``).
@@ -387,7 +390,7 @@ class RequestLog:
                 table.held, table.rows, table.since = table.rows, [], None
             txn = Transaction(app_id=self._app_id, version=table.seq)
             write_deltalake(table.dt, pa.Table.from_pylist(table.held, schema=table.schema),
-                            mode="append", partition_by=PARTITION,
+                            mode="append", partition_by=PARTITION, schema_mode="merge",
                             commit_properties=CommitProperties(app_transactions=[txn]))
             self.written += len(table.held)
             table.held = []

@@ -84,3 +84,16 @@ def train_inputs(small_pipeline):
     export_shards.run(params)
     lineage = json.loads((Path(params.lake.reports) / "lineage" / "tokenize.json").read_text())
     return {**small_pipeline, "version": lineage["tables"]["gold/sequences"]["version"]}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models are faster on one thread, and a busy machine cannot stall the other
+    thread of every small op (model, evaluation, serving and monitoring tests). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

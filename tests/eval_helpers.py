@@ -19,17 +19,23 @@ from training.train.loop import Loop
 SHAPE = {"n_layer": 1, "n_embd": 32, "n_head": 2, "context": 32}
 
 
-def tiny_models(train_inputs):
-    """An untrained model and the same model after 60 steps on the lake's shards."""
+def shard_loop(train_inputs, steps: int) -> Loop:
+    """A training loop of the tiny shape on the lake's shards, seeded, not yet run."""
     params = train_inputs["params"]
     torch.manual_seed(0)
     cfg = ModelConfig.from_preset("tiny", vocab_size=600, **SHAPE)
     shards = Path(params.lake.artifacts) / "shards"
-    train_cfg = replace(params.train, max_steps=60, batch_size=8, warmup_steps=5,
-                        eval_every=1000, checkpoint_every=1000, log_every=1000)
-    loop = Loop(cfg, train_cfg, shard_split(shards, "train")[0], shard_split(shards, "val")[0],
+    never = max(1000, steps + 1)  # no validation, checkpoint or log row inside the run
+    train_cfg = replace(params.train, max_steps=steps, batch_size=8, warmup_steps=5,
+                        eval_every=never, checkpoint_every=never, log_every=never)
+    return Loop(cfg, train_cfg, shard_split(shards, "train")[0], shard_split(shards, "val")[0],
                 pad_id=1)
-    untrained = LanguageModel(cfg)
+
+
+def tiny_models(train_inputs):
+    """An untrained model and the same model after 60 steps on the lake's shards."""
+    loop = shard_loop(train_inputs, 60)
+    untrained = LanguageModel(loop.model.config)
     untrained.load_state_dict(loop.model.state_dict())
     loop.run(report=lambda state, save: None)
     return {"untrained": untrained, "trained": loop.model.eval()}

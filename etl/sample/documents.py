@@ -94,6 +94,14 @@ class Documents:
 
     def __init__(self, cfg: SampleConfig, plan: Plan, r: random.Random, eng, sites: Sites):
         self.seed, self.rates, self.r, self.eng, self.sites = cfg.seed, plan.rates, r, eng, sites
+        # A batch of another topic mix or length profile (drift tests, demo batches); the
+        # defaults draw exactly as before, so the sample corpus does not change.
+        unknown = [t for t in cfg.topics if t not in TOPIC_NAMES]
+        if unknown:
+            raise ValueError(f"sample.topics: unknown {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(TOPIC_NAMES)}")
+        self.topics = tuple(cfg.topics) or TOPIC_NAMES
+        self.length = cfg.length
         self.names = eng.names
         self.remaining = dict(plan.counts)  # documents each format still has to get
         self.reservoir: list[tuple] = []  # ring of the last RESERVOIR originals
@@ -135,7 +143,7 @@ class Documents:
 
     def fresh_doc(self, i: int, fmt: str) -> Doc:
         r, eng = self.r, self.eng
-        topic, u, content = r.choice(TOPIC_NAMES), r.random(), None
+        topic, u, content = r.choice(self.topics), r.random(), None
         for name, p in self.rates.p_content:
             u -= p
             if u < 0:
@@ -151,7 +159,7 @@ class Documents:
         elif content == "foreign":
             title, paras = pg.foreign_page(r, lang)
         else:
-            title, paras = eng.article(r, topic)
+            title, paras = eng.article(r, topic, self.length)
         doc = Doc(i, fmt, topic, title, paras, lang, [content] if content else [], cluster=i)
         if fmt == "warc" and content in (None, "foreign") and r.random() < self.rates.p_charset:
             self.add_charset(doc)

@@ -99,6 +99,11 @@ def run(params: Params) -> dict:
             sh.log.warning("sample: fewer corrupt records than asked (too few shards): %s",
                            summary["corrupt_shortfall"])
         timings = {k: summary.pop(k) for k in ("seconds", "docs_per_s")}
+        if cfg.incoming:
+            with sh.step("incoming"):
+                later = generate(cfg.incoming_config(), Path(cfg.incoming))
+            sh.log.info("sample: incoming batch of %d docs -> %s", later["docs"], cfg.incoming)
+            summary["incoming"] = {k: later[k] for k in ("docs", "formats") if k in later}
         return sh.finish(summary, **timings)
 
 

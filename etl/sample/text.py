@@ -324,16 +324,16 @@ class English:
             t = f"the {self.adj()} guide to {self.t.name}"
         return title_case(t)
 
-    def article(self, rng: random.Random, topic: str) -> tuple[str, list[str]]:
-        """A normal page: 3-12 paragraphs of 2-7 sentences; one in ten is a long read."""
+    def article(self, rng: random.Random, topic: str, length: float = 1.0
+                ) -> tuple[str, list[str]]:
+        """A normal page: 3-12 paragraphs of 2-7 sentences; one in ten is a long read.
+        ``length`` scales the number of paragraphs (at least one)."""
         self.use(rng, topic)
         sent = self.sentence
-        if rng.random() < 0.1:
-            paras = [" ".join([sent() for _ in range(self.num(4, 8))])
-                     for _ in range(self.num(8, 14))]
-        else:
-            paras = [" ".join([sent() for _ in range(self.num(2, 7))])
-                     for _ in range(self.num(3, 12))]
+        long_read = rng.random() < 0.1
+        (plo, phi), (slo, shi) = ((8, 14), (4, 8)) if long_read else ((3, 12), (2, 7))
+        n = max(1, round(self.num(plo, phi) * length))
+        paras = [" ".join([sent() for _ in range(self.num(slo, shi))]) for _ in range(n)]
         return self.title(), paras
 
 

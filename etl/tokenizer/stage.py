@@ -18,21 +18,42 @@ Example::
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl.tokenizer.bpe import measure, train
 from llmlake.config import Params, TokenizerConfig
 from llmlake.stage import StageError, stage_shell
-from llmlake.tokenizer import SPECIAL_TOKENS, file_hash, save
+from llmlake.tokenizer import SPECIAL_TOKENS, TOKENIZER_FILE, file_hash, load, save
+
+TOKENIZER_FILES = (TOKENIZER_FILE, "tokenizer_config.json", "special_tokens_map.json")
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+
+
+def reuse(folder: str, vocab_size: int, dest: Path) -> Path:
+    """Copy a model's (or tokenizer folder's) tokenizer files byte for byte, so its hash,
+    and every token id, stay its parent's; checked to have the configured size."""
+    src = Path(folder)
+    if not (src / TOKENIZER_FILE).exists():
+        raise StageError(f"tokenizer.reuse: {folder} holds no {TOKENIZER_FILE}")
+    size = load(src / TOKENIZER_FILE).get_vocab_size()
+    if size != vocab_size:
+        raise StageError(f"tokenizer.reuse: {folder} has {size} ids, but "
+                         f"tokenizer.vocab_size is {vocab_size}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        if (src / name).exists():
+            shutil.copyfile(src / name, dest / name)
+    return dest / TOKENIZER_FILE
 
 
 def split_texts(spark: SparkSession, gold: str, split: str, limit: int, seed: int
@@ -64,8 +85,9 @@ def run(params: Params) -> dict[str, Any]:
         texts, expected = split_texts(sh.spark, gold, "train", cfg.sample_docs, cfg.seed)
         if expected == 0:
             raise StageError(f"{gold} has no train documents to learn a tokenizer from")
-        sh.log.info("tokenizer: training a %d-id byte-level BPE on about %d train documents",
-                    cfg.vocab_size, expected)
+        if not cfg.reuse:
+            sh.log.info("tokenizer: training a %d-id byte-level BPE on about %d train "
+                        "documents", cfg.vocab_size, expected)
         seen = [0]
 
         def counted(it: Iterator[str]) -> Iterator[str]:
@@ -74,9 +96,14 @@ def run(params: Params) -> dict[str, Any]:
                 yield text
 
         with sh.step("train"):
-            tok = train(counted(texts), cfg.vocab_size, cfg.min_frequency, length=expected,
-                        progress=sys.stderr.isatty())
-            path = save(tok, sh.lake.artifact("tokenizer"))
+            if cfg.reuse:
+                path = reuse(cfg.reuse, cfg.vocab_size, sh.lake.artifact("tokenizer"))
+                tok = load(path)
+                sh.log.info("tokenizer: keeping %s's tokenizer (tokenizer.reuse)", cfg.reuse)
+            else:
+                tok = train(counted(texts), cfg.vocab_size, cfg.min_frequency,
+                            length=expected, progress=sys.stderr.isatty())
+                path = save(tok, sh.lake.artifact("tokenizer"))
         with sh.step("measure"):
             val, n_val = split_texts(sh.spark, gold, "val", cfg.eval_docs, cfg.seed)
             measured = measure(tok, val) if n_val else None
@@ -85,6 +112,7 @@ def run(params: Params) -> dict[str, Any]:
             "special_tokens": {t: tok.token_to_id(t) for t in SPECIAL_TOKENS},
             "train_documents": seen[0], "val": measured,
             "tokenizer_sha256": file_hash(path), "gold_version": version,
+            "reused_from": cfg.reuse or None,
         }
         sh.log.info("tokenizer: %d ids; val %s; %s", metrics["vocab_size"], measured, path)
         return sh.finish(metrics, lineage={"artifact": "artifacts/tokenizer",

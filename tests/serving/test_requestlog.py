@@ -13,11 +13,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import deltalake
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from serving.logrows import request_row
 from serving.requestlog import (
     FEEDBACK_SCHEMA,
+    PARTITION,
     REQUESTS_SCHEMA,
     FeedbackRecord,
     RequestLog,
@@ -44,7 +47,8 @@ def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def req(i: int, **over) -> RequestRecord:
     fields = {"request_id": f"req-{i}", "endpoint": "generate", "model": "run-1@ab12cd34",
               "prompt_tokens": i, "completion_tokens": 2 * i, "latency_ms": 1.5 * i,
-              "finish_reason": "stop", "prompt": f"prompt {i}", "ts": T0 + timedelta(seconds=i)}
+              "finish_reason": "stop", "prompt": f"prompt {i}", "response": f"response {i}",
+              "ts": T0 + timedelta(seconds=i)}
     return RequestRecord(**{**fields, **over})
 
 
@@ -120,6 +124,7 @@ def test_records_from_many_threads_all_land_once_on_stop(uris):
         ("generate", "run-1@ab12cd34", "length")
     assert (row["prompt_tokens"], row["completion_tokens"], row["latency_ms"]) == (37, 74, 55.5)
     assert (row["status"], row["prompt"], row["pii_redactions"]) == (200, "prompt 37", 0)
+    assert row["response"] == "response 37"
     assert got["req-30"]["finish_reason"] is None and got["req-30"]["status"] == 429
     assert got["req-1"]["date"] == "2025-06-30"  # the UTC day of each record's ts
     feedback = by_id(feedback_uri)
@@ -137,6 +142,30 @@ def test_tables_have_the_fixed_schemas_and_are_partitioned_by_date(uris):
         assert table.metadata().partition_columns == ["date"]
         read = table.to_pyarrow_dataset().schema
         assert {f.name: f.type for f in read} == {f.name: f.type for f in schema}
+
+
+def test_a_table_written_before_the_response_column_gains_it_on_append(uris):
+    requests_uri, _ = uris
+    old = pa.schema([f for f in REQUESTS_SCHEMA if f.name != "response"])
+    before = {k: v for k, v in request_row(req(1)).items() if k != "response"}
+    DeltaTable.create(requests_uri, old, partition_by=PARTITION)
+    deltalake.write_deltalake(requests_uri, pa.Table.from_pylist([before], schema=old),
+                              mode="append", partition_by=PARTITION)
+    with RequestLog(*uris, flush_seconds=3600) as log:
+        log.record_request(req(2))
+        assert log.flush() == 0
+        log.record_request(req(3))  # a plain append once the column exists
+    got = by_id(requests_uri)
+    assert sorted(got) == ["req-1", "req-2", "req-3"]
+    assert [got[f"req-{i}"]["response"] for i in (1, 2, 3)] == [None, "response 2", "response 3"]
+    assert got["req-1"]["prompt"] == "prompt 1" and got["req-2"]["prompt"] == "prompt 2"
+    table = DeltaTable(requests_uri)
+    assert table.metadata().partition_columns == ["date"]
+    assert table.schema().to_arrow().field("response").nullable
+    names = [DeltaTable(requests_uri, version=v).schema().to_arrow().names
+             for v in range(table.version() + 1)]
+    changed = [b for a, b in itertools.pairwise(names) if a != b]
+    assert len(names) == 4 and len(changed) == 1  # the first new append alone changed it
 
 
 def test_the_date_partition_is_the_utc_day_of_ts(uris):
@@ -167,24 +196,27 @@ def test_appends_happen_after_flush_seconds_without_a_stop(uris):
         log.stop()
 
 
-def test_pii_is_redacted_in_prompts_and_comments(uris):
+def test_pii_is_redacted_in_prompts_responses_and_comments(uris):
     requests_uri, feedback_uri = uris
     text = "mail jo@example.com or call (555) 123-4567 today"
     with RequestLog(*uris) as log:
-        log.record_request(req(1, prompt=text))
+        log.record_request(req(1, prompt=text, response="write to al@example.org"))
         log.record_feedback(FeedbackRecord("req-1", rating=5, comment=text))
     row = by_id(requests_uri)["req-1"]
-    assert (row["prompt"], row["pii_redactions"]) == ("mail <EMAIL> or call <PHONE> today", 2)
+    assert row["prompt"] == "mail <EMAIL> or call <PHONE> today"
+    assert (row["response"], row["pii_redactions"]) == ("write to <EMAIL>", 3)
     assert by_id(feedback_uri)["req-1"]["comment"] == "mail <EMAIL> or call <PHONE> today"
 
 
 def test_log_text_false_keeps_counts_but_no_text(uris):
     requests_uri, feedback_uri = uris
     with RequestLog(*uris, log_text=False) as log:
-        log.record_request(req(1, prompt="mail jo@example.com or call (555) 123-4567"))
+        log.record_request(req(1, prompt="mail jo@example.com or call (555) 123-4567",
+                               response="to jo@example.com"))
         log.record_feedback(FeedbackRecord("req-1", rating=4, comment="from jo@example.com"))
     row = by_id(requests_uri)["req-1"]
-    assert (row["prompt"], row["pii_redactions"], row["prompt_tokens"]) == (None, 2, 1)
+    assert (row["prompt"], row["response"]) == (None, None)
+    assert (row["pii_redactions"], row["prompt_tokens"]) == (3, 1)
     assert by_id(feedback_uri)["req-1"]["comment"] is None
 
 
@@ -192,12 +224,14 @@ def test_the_api_key_never_reaches_the_tables(uris, monkeypatch):
     monkeypatch.setenv("LLMLAKE_API_KEY", KEY)
     requests_uri, feedback_uri = uris
     with RequestLog(*uris) as log:
-        log.record_request(req(1, prompt=f"Authorization: Bearer {KEY}", model=f"m-{KEY}"))
+        log.record_request(req(1, prompt=f"Authorization: Bearer {KEY}", model=f"m-{KEY}",
+                               response=f"echo {KEY}"))
         log.record_feedback(FeedbackRecord("req-1", rating=1, comment=f"my key is {KEY}!"))
     stored = [*rows(requests_uri), *rows(feedback_uri)]
     assert len(stored) == 2
     assert not any(KEY in str(value) for row in stored for value in row.values())
     assert by_id(requests_uri)["req-1"]["prompt"] == "Authorization: Bearer <API_KEY>"
+    assert by_id(requests_uri)["req-1"]["response"] == "echo <API_KEY>"
     assert by_id(feedback_uri)["req-1"]["comment"] == "my key is <API_KEY>!"
 
 

@@ -23,6 +23,7 @@ from serve_helpers import Server, serving, store_model, tiny_model
 from llmlake.tokenizer import EOS, file_hash
 from llmlake.tokenizer import load as load_tokenizer
 from serving.exchange import ENDPOINTS
+from serving.logrows import scrub
 from training.checkpoint import load_model
 from training.evaluate.score import score, windows
 
@@ -261,7 +262,7 @@ def test_truncate_refuse_answers_413_for_a_prompt_over_the_context(world):
 
 
 def rows(lake, table: str) -> list[dict]:
-    return DeltaTable(str(lake / "ops" / table)).to_pyarrow_table().to_pylist()
+    return DeltaTable(str(lake / "ops" / table)).to_pyarrow_dataset().to_table().to_pylist()
 
 
 def test_records_of_every_request_land_in_the_lake(world):
@@ -279,6 +280,10 @@ def test_records_of_every_request_land_in_the_lake(world):
     assert len({r["request_id"] for r in requests}) == len(requests)
     ok = [r for r in requests if r["status"] == 200 and r["endpoint"] != "score"]
     assert all(r["completion_tokens"] >= 1 and r["finish_reason"] for r in ok)
+    by_id = {r["request_id"]: r for r in requests}
+    assert by_id[served["request_id"]]["response"] == scrub(served["text"])[0]
+    assert all(r["response"] is None for r in requests
+               if r["status"] != 200 or r["endpoint"] == "score")
     assert any("<EMAIL>" in (r["prompt"] or "") for r in requests)
     assert not any("jo@example.com" in (r["prompt"] or "") for r in requests)
     feedback = rows(world.base / "lake-open", "feedback")

@@ -50,11 +50,11 @@ def model_folder(sh: Shell) -> Path:
     return folder
 
 
-def device_of(choice: str) -> str:
+def device_of(choice: str, key: str = "evaluate.device") -> str:
     import torch
 
     if choice == "cuda" and not torch.cuda.is_available():
-        raise StageError("evaluate.device: cuda was asked for, but torch sees no GPU")
+        raise StageError(f"{key}: cuda was asked for, but torch sees no GPU")
     return "cuda" if choice == "auto" and torch.cuda.is_available() else (
         "cpu" if choice == "auto" else choice)
 

@@ -112,8 +112,8 @@ def git_revision() -> dict[str, Any]:
         return {"revision": None, "dirty": None}
 
 
-def parent_model(params: Params, model_cfg: Any) -> dict[str, Any] | None:
-    """The warm-start model's identity, checked to have this run's shape."""
+def parent_model(params: Params, model_cfg: Any, tok_hash: str) -> dict[str, Any] | None:
+    """The warm-start model's identity, checked to have this run's shape and tokenizer."""
     if not params.train.warm_start:
         return None
     from training.checkpoint import CONFIG, LINEAGE, WEIGHTS
@@ -126,6 +126,10 @@ def parent_model(params: Params, model_cfg: Any) -> dict[str, Any] | None:
     if saved != model_cfg.to_dict():
         raise StageError(f"train.warm_start: {folder} holds another architecture than "
                          "the model params describe")
+    parent_tok = folder / TOKENIZER_FILE
+    if parent_tok.exists() and file_hash(parent_tok) != tok_hash:
+        raise StageError(f"train.warm_start: {folder} reads other token ids than "
+                         "artifacts/tokenizer; keep its tokenizer with tokenizer.reuse")
     lineage_file = folder / LINEAGE
     lineage = json.loads(lineage_file.read_text()) if lineage_file.exists() else {}
     return {"path": str(folder), "weights_sha256": file_hash(folder / WEIGHTS),
@@ -140,7 +144,7 @@ def run(params: Params) -> dict[str, Any]:
         tok_hash = file_hash(tok_dir / TOKENIZER_FILE)
         cfg, (vocab, pad_id) = params.train, _vocab(tok_dir)
         model_cfg = resolve_model(params, vocab)
-        parent = parent_model(params, model_cfg)
+        parent = parent_model(params, model_cfg, tok_hash)
         version = pinned_version(sh)
         headers = check_shards(sh, version, tok_hash, cfg.context, cfg.data == "shards")
         source = sh.table("gold/sequences")

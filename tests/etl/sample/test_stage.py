@@ -7,6 +7,7 @@ gzip/zstandard, pyarrow) rather than trusting the generator, so the ingest can r
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import html
@@ -409,3 +410,36 @@ def test_memory_stays_bounded(tmp_path: Path) -> None:
                          env=env, cwd=Path(__file__).parents[3], timeout=240, check=True)
     growth_mb = int(res.stdout.strip().splitlines()[-1])
     assert growth_mb < 80, growth_mb
+
+
+def test_another_batch_has_its_own_topic_mix_and_length(tmp_path: Path) -> None:
+    """The knobs the drift tests and the demo's incoming batch use: a topic subset, longer
+    articles; the defaults leave the crawl as it was (the byte-for-byte tests above)."""
+    base = SampleConfig(docs=80, seed=9, docs_per_shard=40, exact_dup_rate=0.0,
+                        near_dup_rate=0.0)
+    generate(base, tmp_path / "base")
+    generate(dataclasses.replace(base, topics=["cars", "finance"], length=3.0),
+             tmp_path / "other")
+    base_docs = [d for d in _read_truth(tmp_path / "base") if d["kind"] == "document"]
+    other_docs = [d for d in _read_truth(tmp_path / "other") if d["kind"] == "document"]
+    assert len({d["topic"] for d in base_docs}) > 8
+    assert {d["topic"] for d in other_docs} == {"cars", "finance"}
+    articles = [d for d in other_docs if not d["defects"] and d["lang"] == "en"]
+    plain = [d for d in base_docs if not d["defects"] and d["lang"] == "en"]
+    mean = lambda docs: sum(len(d["text"]) for d in docs) / len(docs)  # noqa: E731
+    assert mean(articles) > 2 * mean(plain)
+    with pytest.raises(ValueError, match=r"^sample\.topics: unknown 'cooking!'"):
+        generate(dataclasses.replace(base, topics=["cooking!"]), tmp_path / "bad")
+
+
+def test_the_stage_writes_the_incoming_batch_beside_the_sample(tmp_path: Path) -> None:
+    from lake_helpers import params_at
+
+    params = params_at(tmp_path, sample={
+        "out": str(tmp_path / "raw"), "docs": 40, "docs_per_shard": 40,
+        "incoming": str(tmp_path / "incoming"), "incoming_docs": 30,
+        "incoming_topics": ["pets"]})
+    report = run(params)
+    assert report["incoming"]["docs"] == 30
+    topics = {d["topic"] for d in _read_truth(tmp_path / "incoming") if d["kind"] == "document"}
+    assert topics == {"pets"}

@@ -103,6 +103,37 @@ def test_tokenizer_stage_writes_a_loadable_tokenizer_and_its_report(built):
     assert 1.5 < report["val"]["bytes_per_token"] < 8
 
 
+def test_tokenizer_reuse_keeps_a_parents_tokenizer_byte_for_byte(built, tmp_path):
+    """A warm-started retrain keeps its parent's token ids: tokenizer.reuse copies the
+    parent's files instead of learning new merges, and refuses another size."""
+    import dataclasses
+
+    from llmlake.stage import StageError
+    from llmlake.tokenizer import file_hash
+
+    params = built["params"]
+    parent = Lake(params.lake).artifact("tokenizer")
+    kept = tmp_path / "parent"
+    kept.mkdir()
+    for f in parent.iterdir():
+        (kept / f.name).write_bytes(f.read_bytes())
+    other = dataclasses.replace(params, lake=dataclasses.replace(
+        params.lake, root=str(tmp_path / "lake"), reports=str(tmp_path / "reports"),
+        artifacts=str(tmp_path / "artifacts")))
+    (tmp_path / "lake").symlink_to(Path(params.lake.root).resolve())
+    reuse = dataclasses.replace(other, tokenizer=dataclasses.replace(
+        other.tokenizer, reuse=str(kept)))
+    report = tokenizer.run(reuse)
+    assert report["reused_from"] == str(kept)
+    assert report["tokenizer_sha256"] == file_hash(kept / "tokenizer.json")
+    assert report["val"]["documents"] == 10  # still measured on val
+    wrong = dataclasses.replace(reuse, tokenizer=dataclasses.replace(
+        reuse.tokenizer, vocab_size=2000))
+    with pytest.raises(StageError, match=r"^tokenizer\.reuse: .* has 1000 ids, but "
+                                         r"tokenizer\.vocab_size is 2000"):
+        tokenizer.run(wrong)
+
+
 def test_every_document_token_is_packed_once(built, spark):
     params, rows, report = built["params"], built["rows"], built["report"]
     seq_len = CONTEXT + 1

@@ -119,8 +119,12 @@ def test_warm_start_checks_the_parent_and_starts_from_its_weights(train_inputs, 
     save_model(parent, reference.model, lineage={"run": "parent-run"})
     params = train_params(train_inputs["params"], tmp_path, None, {"warm_start": str(parent)})
     model_cfg = resolve_model(params, vocab_size=600)
-    record = parent_model(params, model_cfg)
+    record = parent_model(params, model_cfg, tok_hash="0" * 64)
     assert record["run"] == "parent-run" and len(record["weights_sha256"]) == 64
+    (parent / "tokenizer.json").write_text('{"another": "tokenizer"}')
+    with pytest.raises(StageError, match=r"^train\.warm_start: .* other token ids"):
+        parent_model(params, model_cfg, tok_hash="0" * 64)
+    (parent / "tokenizer.json").unlink()
     loop = Loop(model_cfg, params.train, reference.train, reference.val, pad_id=1,
                 init=_weights(str(parent)))
     for name, value in reference.model.state_dict().items():
