@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -78,8 +79,9 @@ def run_stage(spec: StageSpec, params: Params, item: str | None = None) -> None:
 def _stage_command(spec: StageSpec) -> click.Command:
     @click.pass_context
     def command(ctx: click.Context, item: str | None = None, **flags: object) -> None:
-        extra = [f"{o.key}={flags[o.flag.lstrip('-')]}" for o in spec.options
-                 if flags[o.flag.lstrip("-")] is not None]
+        # A text option stays text (JSON is YAML): `--since 2026-11-01` is no date object.
+        extra = [f"{o.key}={json.dumps(v) if o.type is str else v}" for o in spec.options
+                 if (v := flags[o.flag.lstrip("-")]) is not None]
         run_stage(spec, params_of(ctx, *extra), item)
 
     for option in spec.options:

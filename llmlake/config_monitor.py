@@ -11,7 +11,7 @@ a current batch is. The **current** batch is ``current`` (a folder of raw files,
 and cleaned in memory: nothing reaches the lake) or, with ``current: requests``, the prompts
 of ``ops/requests`` between ``since`` and ``until``.
 
-A descriptor drifts when Evidently's test for it (K-S for numbers, chi-square or Z for the
+A descriptor drifts when Evidently's test for it (K-S for numbers, chi-square for the
 language) gives a p-value under ``p_value``; the batch drifts when at least ``drift_share``
 of the descriptors do, when the median perplexity grew by more than ``perplexity_ratio``,
 when a classifier tells the two batches apart by their embeddings (ROC AUC above ``embedding_threshold``), or when
@@ -72,6 +72,11 @@ class MonitorConfig(Bounded):
         super().__post_init__()
         if self.device not in DEVICES:
             raise ValueError(f"device: must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if not self.current:
+            raise ValueError("current: must name a folder of raw files, or requests")
+        if self.max_docs < self.min_docs:
+            raise ValueError(f"max_docs: must be at least min_docs ({self.max_docs} < "
+                             f"{self.min_docs}): a sample under min_docs cannot be judged")
         if self.reference not in REFERENCES:
             raise ValueError(f"reference: must be one of {', '.join(REFERENCES)}, "
                              f"got {self.reference!r}")

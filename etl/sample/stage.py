@@ -87,9 +87,15 @@ def generate(cfg: SampleConfig, out: Path) -> dict:
 
 
 def run(params: Params) -> dict:
-    from llmlake.stage import stage_shell
+    from etl.sample.sites import TOPIC_NAMES
+    from llmlake.stage import StageError, stage_shell
 
     cfg = params.sample
+    for key in ("topics", "incoming_topics"):
+        unknown = [t for t in getattr(cfg, key) if t not in TOPIC_NAMES]
+        if unknown:
+            raise StageError(f"sample.{key}: unknown {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(TOPIC_NAMES)}")
     with stage_shell("sample", params) as sh:
         with sh.step("generate"):
             summary = generate(cfg, Path(cfg.out))

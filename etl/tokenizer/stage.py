@@ -49,11 +49,31 @@ def reuse(folder: str, vocab_size: int, dest: Path) -> Path:
     if size != vocab_size:
         raise StageError(f"tokenizer.reuse: {folder} has {size} ids, but "
                          f"tokenizer.vocab_size is {vocab_size}")
-    dest.mkdir(parents=True, exist_ok=True)
+    if src.resolve() == dest.resolve():
+        return dest / TOKENIZER_FILE
+    shutil.rmtree(dest, ignore_errors=True)  # nothing of an earlier tokenizer stays
+    dest.mkdir(parents=True)
     for name in TOKENIZER_FILES:
         if (src / name).exists():
             shutil.copyfile(src / name, dest / name)
     return dest / TOKENIZER_FILE
+
+
+def learn(sh: Any, gold: str, cfg: TokenizerConfig, seen: list[int]) -> Any:
+    """A new BPE from a seeded sample of the train split; ``seen[0]`` counts its texts."""
+    texts, expected = split_texts(sh.spark, gold, "train", cfg.sample_docs, cfg.seed)
+    if expected == 0:
+        raise StageError(f"{gold} has no train documents to learn a tokenizer from")
+    sh.log.info("tokenizer: training a %d-id byte-level BPE on about %d train documents",
+                cfg.vocab_size, expected)
+
+    def counted(it: Iterator[str]) -> Iterator[str]:
+        for text in it:
+            seen[0] += 1
+            yield text
+
+    return train(counted(texts), cfg.vocab_size, cfg.min_frequency, length=expected,
+                 progress=sys.stderr.isatty())
 
 
 def split_texts(spark: SparkSession, gold: str, split: str, limit: int, seed: int
@@ -82,27 +102,14 @@ def run(params: Params) -> dict[str, Any]:
     with stage_shell("tokenizer", params) as sh:
         version = sh.require("gold/documents")
         gold = sh.table("gold/documents")
-        texts, expected = split_texts(sh.spark, gold, "train", cfg.sample_docs, cfg.seed)
-        if expected == 0:
-            raise StageError(f"{gold} has no train documents to learn a tokenizer from")
-        if not cfg.reuse:
-            sh.log.info("tokenizer: training a %d-id byte-level BPE on about %d train "
-                        "documents", cfg.vocab_size, expected)
         seen = [0]
-
-        def counted(it: Iterator[str]) -> Iterator[str]:
-            for text in it:
-                seen[0] += 1
-                yield text
-
         with sh.step("train"):
-            if cfg.reuse:
+            if cfg.reuse:  # no training: the parent's token ids, byte for byte
                 path = reuse(cfg.reuse, cfg.vocab_size, sh.lake.artifact("tokenizer"))
                 tok = load(path)
                 sh.log.info("tokenizer: keeping %s's tokenizer (tokenizer.reuse)", cfg.reuse)
             else:
-                tok = train(counted(texts), cfg.vocab_size, cfg.min_frequency,
-                            length=expected, progress=sys.stderr.isatty())
+                tok = learn(sh, gold, cfg, seen)
                 path = save(tok, sh.lake.artifact("tokenizer"))
         with sh.step("measure"):
             val, n_val = split_texts(sh.spark, gold, "val", cfg.eval_docs, cfg.seed)

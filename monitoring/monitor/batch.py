@@ -36,6 +36,7 @@ from typing import Any
 from llmlake.config import Params
 
 TRUTH = "truth.jsonl"
+HIDDEN = ("_", ".")
 GENERATION_ENDPOINTS = ("generate", "generate_stream", "completions")
 
 
@@ -55,6 +56,7 @@ class Batch:
     files: list[str] = field(default_factory=list)
     table_version: int | None = None                           # ops/requests version read
     window: dict[str, str] = field(default_factory=dict)       # requests: since, until
+    times: list[str] = field(default_factory=list)             # requests: each one's ts
 
     def sampled(self, limit: int, seed: int) -> Batch:
         """At most ``limit`` documents, a seeded sample in the batch's own order."""
@@ -63,7 +65,8 @@ class Batch:
         import numpy as np
 
         keep = sorted(np.random.default_rng(seed).choice(len(self.texts), limit, replace=False))
-        return replace(self, texts=[self.texts[i] for i in keep], ids=[self.ids[i] for i in keep])
+        return replace(self, texts=[self.texts[i] for i in keep], ids=[self.ids[i] for i in keep],
+                       times=[self.times[i] for i in keep] if self.times else [])
 
     def yield_shares(self) -> dict[str, float]:
         """Share of the documents read that were kept, and dropped per reason."""
@@ -89,8 +92,8 @@ def raw_files(folder: str | Path) -> list[tuple[Path, str]]:
         raise BatchError(f"current batch {root}: no such folder")
     found = []
     for path in sorted(p for p in (root.rglob("*") if root.is_dir() else [root]) if p.is_file()):
-        if path.name == TRUTH:
-            continue
+        if path.name == TRUTH or path.name.startswith(HIDDEN):
+            continue  # ingest's listing skips hidden and "_" files too
         with open(path, "rb") as fh:
             fmt = detect_format(str(path), fh.read(64))
         if fmt:
@@ -148,24 +151,27 @@ def parse_time(value: str, key: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def read_requests(table: str, since: str, until: str) -> Batch:
-    """The prompts of answered generation requests in ``[since, until)``."""
+def read_requests(table: str, since: str, until: str, version: int | None = None) -> Batch:
+    """The prompts of answered generation requests in ``[since, until)``, at a table
+    version (the latest by default); ``until`` "" is now, and the batch's window says when
+    that was, so a retrain reads back exactly the batch that was judged."""
     import pyarrow.dataset as pads
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    start, end = parse_time(since, "since"), parse_time(until, "until")
-    window = f"{table} [{since or '-inf'}, {until or 'now'})"
+    start = parse_time(since, "since")
+    end = parse_time(until, "until") or datetime.now(UTC)
+    until = until or end.isoformat()
+    window = f"{table} [{since or '-inf'}, {until})"
     try:
-        dt = DeltaTable(table)
+        dt = DeltaTable(table, version=version)
     except TableNotFoundError as exc:
         raise BatchError(f"current batch {window}: no request log table yet "
                          "(serve the model and log requests first)") from exc
     cond = (pads.field("status") == 200) & pads.field("endpoint").isin(list(GENERATION_ENDPOINTS))
     if start:
         cond &= pads.field("ts") >= start
-    if end:
-        cond &= pads.field("ts") < end
+    cond &= pads.field("ts") < end
     rows = dt.to_pyarrow_dataset().to_table(columns=["request_id", "ts", "prompt"],
                                             filter=cond).to_pylist()
     rows = sorted((r for r in rows if r["prompt"]), key=lambda r: (r["ts"], r["request_id"]))
@@ -174,4 +180,5 @@ def read_requests(table: str, since: str, until: str) -> Batch:
                          "(is serve.log_text false?)")
     return Batch("requests", window, [r["prompt"] for r in rows],
                  [r["request_id"] for r in rows], read=len(rows), table_version=dt.version(),
-                 window={"since": since, "until": until})
+                 window={"since": since, "until": until},
+                 times=[r["ts"].isoformat() for r in rows])

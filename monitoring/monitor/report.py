@@ -79,8 +79,10 @@ def evidently_report(reference: pd.DataFrame, current: pd.DataFrame,
                       Dataset.from_pandas(reference, data_definition=definition))
 
 
-def columns_of(snapshot_dict: dict[str, Any], names: Sequence[str]) -> list[Column]:
-    """Evidently's drift test of each descriptor, in ``names`` order."""
+def columns_of(snapshot_dict: dict[str, Any], names: Sequence[str], p_value: float
+               ) -> list[Column]:
+    """Evidently's drift test of each descriptor, in ``names`` order; a descriptor it did
+    not test (one value on both sides) is listed as not drifted, with no score."""
     tests = {}
     for test in snapshot_dict.get("tests", []):
         params = test.get("metric_config", {}).get("params", {})
@@ -96,7 +98,7 @@ def columns_of(snapshot_dict: dict[str, Any], names: Sequence[str]) -> list[Colu
                             value if math.isfinite(value) else None,
                             float(config["threshold"]), tests.get(config["column"]) == "FAIL"))
     tested = {c.name for c in found}
-    found += [Column(name, "none: one value on both sides", None, 0.0, False)
+    found += [Column(name, "none: one value on both sides", None, p_value, False)
               for name in names if name not in tested]
     return sorted(found, key=lambda c: list(names).index(c.name))
 
@@ -104,7 +106,8 @@ def columns_of(snapshot_dict: dict[str, Any], names: Sequence[str]) -> list[Colu
 def embedding_score(snapshot_dict: dict[str, Any]) -> float | None:
     for metric in snapshot_dict["metrics"]:
         if metric.get("config", {}).get("type") == "evidently:metric_v2:EmbeddingsDrift":
-            return float(metric["value"])
+            value = float(metric["value"])
+            return value if math.isfinite(value) else None
     return None
 
 

@@ -2,7 +2,7 @@
 
 ``run(params)`` describes a current batch (:mod:`monitoring.monitor.batch`: a folder of
 raw files, extracted and cleaned in memory, or the prompts of ``ops/requests`` in a time
-window) and a reference sample of the champion's gold train split
+window) and a reference sample of the champion's gold data (its held-out splits by default)
 (:mod:`monitoring.monitor.reference`) with the same descriptors
 (:mod:`monitoring.descriptors`: text statistics, language, the champion's perplexity and
 embeddings), runs the Evidently report (:mod:`monitoring.monitor.report`), decides
@@ -99,7 +99,8 @@ def judge(params: Params, sh: Shell, batch: Batch, champ: Any, described: tuple
     body = snapshot.dict()
     lake_counts, lake_total = lake_yield(champ.lineage) if batch.kind == "files" else ({}, 0)
     kept = batch.read - sum(batch.dropped.values())
-    signals = drift_signals(columns_of(body, names), [r["perplexity"] for r in ref_rows],
+    signals = drift_signals(columns_of(body, names, cfg.p_value),
+                            [r["perplexity"] for r in ref_rows],
                             [r["perplexity"] for r in cur_rows], embedding_score(body),
                             {"kept": kept, **batch.dropped}, batch.read, lake_counts,
                             lake_total, cfg)

@@ -96,7 +96,9 @@ def requests_batch(rows: list[dict[str, Any]], batches: Path) -> tuple[Path, boo
 def dvc(*args: str, cwd: Path | None = None, stream: bool = False) -> None:
     """Run the DVC of this environment; a failure is a StageError with its output."""
     exe = Path(sys.executable).parent / "dvc"
-    cmd = [str(exe) if exe.exists() else "dvc", *args]
+    cmd = [str(exe) if exe.exists() else shutil.which("dvc") or "", *args]
+    if not cmd[0]:
+        raise StageError("dvc not found: install the project's environment (make setup)")
     if stream:  # dvc repro: its stage logs are the progress a user watches
         code = subprocess.run(cmd, cwd=cwd).returncode
         out = ""
@@ -107,10 +109,13 @@ def dvc(*args: str, cwd: Path | None = None, stream: bool = False) -> None:
         raise StageError(f"`dvc {' '.join(args)}` failed (exit {code}){': ' + out if out else ''}")
 
 
-def update_params(path: Path, source: str, champion: str) -> bool:
-    """Add ``source`` to ``ingest.sources`` and start training (and the tokenizer) from the
-    champion; True when the file changed."""
+def update_params(path: Path, source: str | None, champion: str | None) -> bool:
+    """Add ``source`` (if any) to ``ingest.sources`` and start training (and the
+    tokenizer) from the champion (if any); True when the file changed. Sections or keys
+    the file leaves to their defaults are written out."""
     from ruamel.yaml import YAML
+
+    from llmlake.config import IngestConfig
 
     yaml = YAML()
     yaml.preserve_quotes = True
@@ -118,13 +123,16 @@ def update_params(path: Path, source: str, champion: str) -> bool:
     yaml.width = 4096  # never re-wrap a long line
     yaml.representer.add_representer(  # keep `null` written out, as the file has it
         type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
-    data = yaml.load(path.read_text())
-    sources = data["ingest"]["sources"]
-    changed = source not in sources
-    if changed:
-        sources.append(source)
+    data = yaml.load(path.read_text()) or {}
+    changed = False
+    if source:
+        sources = data.setdefault("ingest", {}).setdefault("sources",
+                                                           list(IngestConfig().sources))
+        if source not in sources:
+            sources.append(source)
+            changed = True
     for section, key in (("tokenizer", "reuse"), ("train", "warm_start")):
-        if data[section].get(key) != champion:
+        if champion and data.setdefault(section, {}).get(key) != champion:
             data[section][key] = champion
             changed = True
     if changed:

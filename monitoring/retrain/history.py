@@ -45,9 +45,16 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 
 def append_history(path: Path, event: dict[str, Any]) -> None:
+    """One line per event; after a torn line (a crash mid-append) a new line first, so
+    the torn one is the only loss."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fh.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+    with open(path, "a+b") as fh:
+        torn = False
+        if fh.seek(0, 2) > 0:
+            fh.seek(-1, 2)
+            torn = fh.read(1) != b"\n"
+        line = json.dumps(event, sort_keys=True, default=str, allow_nan=False) + "\n"
+        fh.write((b"\n" if torn else b"") + line.encode())
 
 
 def retrain_reason(drift: dict[str, Any] | None, history: list[dict[str, Any]],

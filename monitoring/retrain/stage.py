@@ -64,61 +64,86 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def register(sh: Shell, drift: dict[str, Any]) -> dict[str, Any]:
-    """Copy the drifted batch in, ``dvc add`` it; its facts for the history."""
-    from monitoring.monitor.batch import read_requests
+    """Copy the drifted batch in, ``dvc add`` it; its facts for the history. Logged
+    prompts are read back at the table version and window the monitor judged."""
+    from monitoring.monitor.batch import BatchError, read_requests
 
     current, batches = drift["current"], Path(sh.params.retrain.batches)
-    if current["kind"] == "requests":
-        window = current.get("window", {})
-        batch = read_requests(sh.table("ops/requests"), window.get("since", ""),
-                              window.get("until", ""))
-        rows = [{"request_id": i, "prompt": t, "ts": None}
-                for i, t in zip(batch.ids, batch.texts, strict=True)]
-        folder, copied = requests_batch(rows, batches)
-    else:
-        folder, copied = files_batch(current["source"], batches)
+    try:
+        if current["kind"] == "requests":
+            window = current.get("window", {})
+            batch = read_requests(sh.table("ops/requests"), window.get("since", ""),
+                                  window.get("until", ""), current.get("table_version"))
+            rows = [{"request_id": i, "prompt": t, "ts": ts} for i, t, ts in
+                    zip(batch.ids, batch.texts, batch.times, strict=True)]
+            folder, copied = requests_batch(rows, batches)
+        else:
+            folder, copied = files_batch(current["source"], batches)
+    except (BatchError, OSError) as exc:
+        raise StageError(f"retrain: the drifted batch cannot be read back: {exc}") from exc
     sh.log.info("retrain: batch %s %s", folder, "copied" if copied else "already there")
     dvc("add", str(folder))
     return {"id": folder.name, "path": str(folder), "source": current["source"],
             "kind": current["kind"], "documents": current.get("read")}
 
 
+def new_event(trigger: str, drift: dict[str, Any] | None, old: dict[str, Any] | None,
+              sh: Shell) -> dict[str, Any]:
+    """The history line's facts known before anything changes."""
+    drift = drift or {}
+    return {
+        "started_at": utc_now(), "trigger": trigger, "drift_run": drift.get("run"),
+        "drift": {k: drift.get(k) for k in (
+            "drift_detected", "kinds", "reasons", "drifted", "drift_share")} | {
+            "perplexity_ratio": (drift.get("perplexity") or {}).get("ratio"),
+            "embedding_score": (drift.get("embedding") or {}).get("score")},
+        "old": {"champion": old and old.get("run"), "model": old and old.get("model"),
+                **(summarize_model(old and old.get("metrics")) or {})},
+        "versions_before": versions(sh)}
+
+
+def prepare(sh: Shell, drift: dict[str, Any] | None, history: list[dict[str, Any]],
+            event: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Register the batch, export the feedback, point params.yaml at both and the
+    champion; a failure is recorded in the history, then raised."""
+    from monitoring.feedback.stage import export_feedback
+
+    try:
+        with sh.step("register"):  # a drifted batch not yet acted on (--force may repeat)
+            fresh = drift and drift.get("drift_detected") and not handled(drift, history)
+            event["batch"] = register(sh, drift) if fresh else None
+        with sh.step("feedback"):
+            fb = export_feedback(sh.params)
+            event["feedback"] = {"files": fb.get("files"), "skipped": fb.get("skipped")}
+        batch = event["batch"]
+        if update_params(PARAMS_FILE, batch and batch["path"], old and old["model"]):
+            sh.log.info("retrain: %s updated (new source %s, warm start from %s)",
+                        PARAMS_FILE, batch and batch["path"], old and old["model"])
+    except StageError as exc:
+        append_history(sh.lake.report(HISTORY), event | {
+            "status": "failed", "error": str(exc), "ended_at": utc_now()})
+        raise
+
+
 def run(params: Params) -> dict[str, Any]:
-    cfg = params.retrain
+    from training.checkpoint import read_champion
+
     with stage_shell("retrain", params) as sh:
         drift = read_json(sh.lake.report("drift.json"))
-        history_path = sh.lake.report(HISTORY)
-        history = read_history(history_path)
-        trigger = retrain_reason(drift, history, cfg.force)
+        history = read_history(sh.lake.report(HISTORY))
+        trigger = retrain_reason(drift, history, params.retrain.force)
         if trigger in SKIP:
             sh.log.info("retrain: %s", explain(trigger, drift))
             return {"decision": trigger}
         if not PARAMS_FILE.exists():
             raise StageError(f"retrain: no {PARAMS_FILE} here: run it in the project's folder")
-        from training.checkpoint import read_champion
-
-        old = read_champion(params.lake.artifacts)
-        event: dict[str, Any] = {
-            "started_at": utc_now(), "trigger": trigger, "drift_run": (drift or {}).get("run"),
-            "drift": {k: (drift or {}).get(k) for k in (
-                "drift_detected", "kinds", "reasons", "drifted", "drift_share")} | {
-                "perplexity_ratio": ((drift or {}).get("perplexity") or {}).get("ratio"),
-                "embedding_score": ((drift or {}).get("embedding") or {}).get("score")},
-            "old": {"champion": old and old.get("run"), "model": old and old.get("model"),
-                    **(summarize_model(old and old.get("metrics")) or {})},
-            "versions_before": versions(sh)}
-        with sh.step("register"):  # a drifted batch not yet acted on (--force may repeat)
-            fresh = drift and drift.get("drift_detected") and not handled(drift, history)
-            batch = register(sh, drift) if fresh else None
-            event["batch"] = batch
-        with sh.step("feedback"):
-            from monitoring.feedback.stage import export_feedback
-
-            fb = export_feedback(params)
-            event["feedback"] = {"files": fb.get("files"), "skipped": fb.get("skipped")}
-        if old and update_params(PARAMS_FILE, batch["path"] if batch else "", old["model"]):
-            sh.log.info("retrain: %s now warm-starts from %s", PARAMS_FILE, old["model"])
-        return _repro_and_record(sh, event, history_path)
+        try:
+            old = read_champion(params.lake.artifacts)
+        except ValueError as exc:
+            raise StageError(f"retrain: {exc}") from exc
+        event = new_event(trigger, drift, old, sh)
+        prepare(sh, drift, history, event, old)
+        return _repro_and_record(sh, event, sh.lake.report(HISTORY))
 
 
 def _repro_and_record(sh: Shell, event: dict[str, Any], history_path: Path) -> dict[str, Any]:
@@ -126,11 +151,16 @@ def _repro_and_record(sh: Shell, event: dict[str, Any], history_path: Path) -> d
         with sh.step("repro"):
             dvc("repro", *sh.params.retrain.targets, stream=True)
     except StageError as exc:
+        from training.checkpoint import read_champion
+
         append_history(history_path, event | {"status": "failed", "error": str(exc),
                                               "ended_at": utc_now()})
-        raise StageError(f"retrain: {exc}. The champion and the Bento are as they were; fix "
-                         "the cause and run `llmlake retrain` again: dvc repro continues "
-                         "where it stopped") from exc
+        now = read_champion(sh.params.lake.artifacts)
+        state = ("The champion and the Bento are as they were"
+                 if (now and now.get("run")) == event["old"]["champion"] else
+                 f"The champion is now {now and now.get('run')}, its Bento may not be built")
+        raise StageError(f"retrain: {exc}. {state}; fix the cause and run `llmlake retrain` "
+                         "again: dvc repro continues where it stopped") from exc
     from training.checkpoint import read_champion
 
     promotion = read_json(sh.lake.report("promotion.json")) or {}

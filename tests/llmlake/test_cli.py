@@ -68,3 +68,20 @@ def test_a_missing_input_is_one_line_and_exit_1(tmp_path):
         assert len(errors) == 1 and maker in errors[0], out.stderr
         assert "Traceback" not in out.stderr
         assert "does not exist" in errors[0]
+
+
+def test_a_text_option_stays_text_and_a_switch_is_a_switch(tmp_path, monkeypatch):
+    """`--since 2026-11-01` must reach monitor.since as the text it is (YAML would read a
+    date); `--force` is a switch that sets retrain.force."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(f"lake:\n  root: {tmp_path / 'lake'}\n"
+                                          f"  reports: {tmp_path / 'reports'}\n"
+                                          f"  artifacts: {tmp_path / 'artifacts'}\n")
+    result = CliRunner().invoke(cli, ["monitor", "--current", "requests",
+                                      "--since", "2026-11-01", "--until", "2026-11-08"])
+    assert result.exit_code == 1, result.output  # a stage error, not a usage error (2)
+    assert "no champion" in result.output
+    result = CliRunner().invoke(cli, ["retrain", "--force"])  # forced: on to dvc repro
+    assert result.exit_code == 1 and "`dvc repro validate package` failed" in result.output
+    assert "The champion and the Bento are as they were" in result.output
+    assert "--force" in CliRunner().invoke(cli, ["retrain", "--help"]).output

@@ -45,7 +45,7 @@ def snapshot():
 
 
 def test_columns_of_reads_evidentlys_verdicts_in_the_order_asked(snapshot):
-    found = columns_of(snapshot.dict(), NAMES)
+    found = columns_of(snapshot.dict(), NAMES, CFG.p_value)
     assert [c.name for c in found] == NAMES
     by = {c.name: c for c in found}
     assert by["chars"].drifted and by["chars"].score < CFG.p_value
@@ -53,7 +53,7 @@ def test_columns_of_reads_evidentlys_verdicts_in_the_order_asked(snapshot):
     assert not by["language"].drifted
     assert (by["chars"].method, by["language"].method) == ("ks", "chisquare")
     assert {c.threshold for c in found} == {CFG.p_value}
-    assert [c.name for c in columns_of(snapshot.dict(), ["words"])] == ["words"]
+    assert [c.name for c in columns_of(snapshot.dict(), ["words"], CFG.p_value)] == ["words"]
 
 
 def test_embedding_score_is_the_classifiers_auc(snapshot):
@@ -66,7 +66,7 @@ def test_without_embeddings_there_is_no_embedding_score():
     report = evidently_report(frame_of(rows(40, rng), None), frame_of(rows(40, rng), None),
                               NUMERIC, CATEGORICAL, CFG)
     assert embedding_score(report.dict()) is None
-    assert [c.name for c in columns_of(report.dict(), NAMES)] == NAMES
+    assert [c.name for c in columns_of(report.dict(), NAMES, CFG.p_value)] == NAMES
 
 
 @pytest.mark.parametrize("n_current", [61, 123])
@@ -78,7 +78,7 @@ def test_one_language_on_both_sides_is_no_drift(n_current):
     report = evidently_report(frame_of(rows(60, rng, languages=("en",)), None),
                               frame_of(rows(n_current, rng, languages=("en",)), None),
                               NUMERIC, CATEGORICAL, CFG)
-    language = {c.name: c for c in columns_of(report.dict(), NAMES)}["language"]
+    language = {c.name: c for c in columns_of(report.dict(), NAMES, CFG.p_value)}["language"]
     assert not language.drifted, language
     assert language.score is None or math.isfinite(language.score), language
 
