@@ -13,8 +13,8 @@ reference sample and every current batch are described by exactly the same code:
   also gives each text an embedding (the mean of the model's final hidden states).
 
 :data:`CATEGORICAL` names the descriptors that are labels, not numbers. torch is imported
-only by :class:`ModelProbe` and :func:`hidden_states`, so the text descriptors load
-without it.
+only by :class:`ModelProbe`, so the text descriptors load without it. Each text is
+tokenized once (:func:`describe`), however many descriptors read its tokens.
 
 Example::
 
@@ -43,7 +43,6 @@ import numpy as np
 from etl.clean.langid import UNKNOWN, detect_language
 
 if TYPE_CHECKING:
-    import torch
 
     from training.model import LanguageModel
 
@@ -104,27 +103,39 @@ def text_descriptors(text: str, vocab: frozenset[str], tokenizer: Any,
     return _row(text, vocab, n_tokens, lang_chars)
 
 
-def describe_texts(texts: Sequence[str], vocab: frozenset[str], tokenizer: Any,
-                   lang_chars: int = 10_000) -> list[dict[str, float | str]]:
-    """:func:`text_descriptors` of each text, the tokenizer run once over the batch."""
+def encode(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """Each text's token ids (no special tokens), the tokenizer run once over the batch."""
     texts = [_checked(t, i) for i, t in enumerate(texts)]
-    # Offsets are not needed to count tokens, and the fast variant skips them.
-    encoded = tokenizer.encode_batch_fast(texts, add_special_tokens=False) if texts else []
-    return [_row(text, vocab, len(enc.ids), lang_chars)
-            for text, enc in zip(texts, encoded, strict=True)]
+    if not texts:
+        return []
+    # Offsets are not needed, and the fast variant skips them.
+    return [e.ids for e in tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+
+
+def describe_texts(texts: Sequence[str], vocab: frozenset[str], tokenizer: Any,
+                   lang_chars: int = 10_000, encoded: Sequence[Sequence[int]] | None = None
+                   ) -> list[dict[str, float | str]]:
+    """:func:`text_descriptors` of each text; ``encoded`` (the texts' ids) when the caller
+    has them already."""
+    ids = encode(tokenizer, texts) if encoded is None else encoded
+    return [_row(_checked(text, i), vocab, len(tokens), lang_chars)
+            for i, (text, tokens) in enumerate(zip(texts, ids, strict=True))]
 
 
 def describe(texts: Sequence[str], vocab: frozenset[str], tokenizer: Any,
              probe: ModelProbe | None = None, lang_chars: int = 10_000
              ) -> tuple[list[dict[str, float | str]], np.ndarray | None]:
     """Every descriptor of each text (``perplexity`` only with a ``probe``), and the probe's
-    embeddings of the texts ([n, n_embd]; None without a probe)."""
-    rows = describe_texts(texts, vocab, tokenizer, lang_chars)
+    embeddings of the texts ([n, n_embd]; None without a probe). The texts are tokenized
+    once when the probe reads them with the same tokenizer (the monitor's case)."""
+    encoded = encode(tokenizer, texts)
+    rows = describe_texts(texts, vocab, tokenizer, lang_chars, encoded)
     if probe is None:
         return rows, None
-    for row, value in zip(rows, probe.perplexity(texts), strict=True):
+    ids = encoded if probe.tokenizer is tokenizer else probe.encode(texts)
+    for row, value in zip(rows, probe.perplexity_of(ids), strict=True):
         row["perplexity"] = float(value)
-    return rows, probe.embeddings(texts)
+    return rows, probe.embeddings_of(ids)
 
 
 def _row(text: str, vocab: frozenset[str], n_tokens: int,
@@ -149,21 +160,6 @@ def _checked(text: Any, index: int) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text {index}: expected a str, got {type(text).__name__}")
     return text
-
-
-def hidden_states(model: LanguageModel, idx: torch.Tensor) -> torch.Tensor:
-    """The final hidden states (B, T, n_embd) of ``model`` on ``idx`` (B, T): after the
-    final norm, before the head. ``LanguageModel.forward`` returns only logits, so this
-    runs its parts in the same order (the tests hold head(hidden) against its logits)."""
-    length = idx.shape[1]
-    if length > model.config.context:
-        raise ValueError(f"sequence of {length} tokens exceeds the context "
-                         f"{model.config.context}")
-    rope = (model.cos[:length], model.sin[:length])
-    x = model.wte(idx)
-    for block in model.blocks:
-        x = block(x, rope, None)
-    return model.norm(x)
 
 
 @dataclass(frozen=True)
@@ -208,18 +204,24 @@ class ModelProbe:
         return cls(model, tokenizer, eos_id, device, batch_size, stride)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        texts = [_checked(t, i) for i, t in enumerate(texts)]
-        if not texts:
-            return []
-        return [e.ids for e in self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+        return encode(self.tokenizer, texts)
 
     def perplexity(self, texts: Sequence[str]) -> np.ndarray:
         """Per text, exp(mean NLL per token) of all its tokens after ``<|endoftext|>``,
         windowed and scored as evaluation scores a document; nan for a text of no tokens."""
+        return self.perplexity_of(self.encode(texts))
+
+    def embeddings(self, texts: Sequence[str], max_tokens: int | None = None) -> np.ndarray:
+        """[n, n_embd] float32: per text, the mean final hidden state over its tokens in
+        its first window: ``<|endoftext|>`` and the text's first ``max_tokens - 1`` tokens
+        (``max_tokens`` defaults to the context); zeros for a text of no tokens."""
+        return self.embeddings_of(self.encode(texts), max_tokens)
+
+    def perplexity_of(self, encoded: Sequence[Sequence[int]]) -> np.ndarray:
+        """:meth:`perplexity` of texts already tokenized."""
         from training.evaluate.corpus import document_items
         from training.evaluate.score import score
 
-        encoded = self.encode(texts)
         context = self.model.config.context
         items, owners = document_items(encoded, self.eos_id, context,
                                        self.stride or max(1, context // 2))
@@ -231,26 +233,24 @@ class ModelProbe:
         return np.array([math.exp(s / n) if n else math.nan
                          for s, n in zip(nll, tokens, strict=True)])
 
-    def embeddings(self, texts: Sequence[str], max_tokens: int | None = None) -> np.ndarray:
-        """[n, n_embd] float32: per text, the mean final hidden state over its tokens in
-        its first window: ``<|endoftext|>`` and the text's first ``max_tokens - 1`` tokens
-        (``max_tokens`` defaults to the context); zeros for a text of no tokens."""
+    def embeddings_of(self, encoded: Sequence[Sequence[int]],
+                      max_tokens: int | None = None) -> np.ndarray:
+        """:meth:`embeddings` of texts already tokenized."""
         context = self.model.config.context
         width = context if max_tokens is None else max_tokens
         if not 2 <= width <= context:
             raise ValueError(f"max_tokens {width} must be in 2..context {context} "
                              "(one position holds <|endoftext|>)")
-        encoded = self.encode(texts)
         out = np.zeros((len(encoded), self.model.config.n_embd), dtype=np.float32)
         # Shortest first, so each batch pads little; empty texts keep their zeros.
         order = sorted((i for i, ids in enumerate(encoded) if ids),
                        key=lambda i: len(encoded[i]))
         for lo in range(0, len(order), self.batch_size):
             batch = order[lo:lo + self.batch_size]
-            out[batch] = self._mean_hidden([encoded[i][:width - 1] for i in batch])
+            out[batch] = self._mean_hidden([list(encoded[i][:width - 1]) for i in batch])
         return out
 
-    def _mean_hidden(self, batch: list[list[int]]) -> np.ndarray:
+    def _mean_hidden(self, batch: list[Sequence[int]]) -> np.ndarray:
         """Mean final hidden state over each row's text positions. Rows are right-padded:
         the model is causal, so padding changes no real position, and the mask keeps it
         out of the mean."""
@@ -263,6 +263,6 @@ class ModelProbe:
             idx[row, 1:1 + len(ids)] = torch.tensor(ids, dtype=torch.long)
             mask[row, 1:1 + len(ids)] = 1.0  # position 0, the <|endoftext|>, is no text
         with torch.no_grad():
-            hidden = hidden_states(self.model, idx.to(self.device)).float()
+            hidden = self.model.hidden(idx.to(self.device)).float()
         mask = mask.to(hidden.device)[..., None]
         return ((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy()

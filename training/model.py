@@ -338,6 +338,15 @@ class LanguageModel(nn.Module):
         """Logits for the tokens ``idx`` (B, T) and, with ``targets`` (B, T), the mean cross
         entropy over targets other than -1. With ``cache``, each row of ``idx`` continues its
         cached sequence at that row's length, and every row advances by T."""
+        logits = F.linear(self.hidden(idx, cache), self.wte.weight)  # (B, T, vocab): tied head
+        if targets is None:
+            return logits, None
+        loss = cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return logits, loss
+
+    def hidden(self, idx: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        """The final hidden states (B, T, C) of ``idx``, after the last norm: what the head
+        reads, and what the drift monitor mean-pools into an embedding."""
         T = idx.shape[1]
         start = 0 if cache is None else cache.pos
         limit = self.config.context if cache is None else cache.max_len
@@ -352,13 +361,9 @@ class LanguageModel(nn.Module):
         x = self.wte(idx)  # (B, T, C)
         for block in self.blocks:
             x = block(x, rope, cache, pos)
-        logits = F.linear(self.norm(x), self.wte.weight)  # (B, T, vocab): the tied head
         if cache is not None:
             cache.lengths += T  # in place: a view of rows advances them in its parent
-        if targets is None:
-            return logits, None
-        loss = cross_entropy(logits.flatten(0, 1), targets.flatten())
-        return logits, loss
+        return self.norm(x)
 
     def new_cache(self, batch_size: int, max_len: int | None = None,
                   device: torch.device | str | None = None,

@@ -68,12 +68,14 @@ class Batch:
         return replace(self, texts=[self.texts[i] for i in keep], ids=[self.ids[i] for i in keep],
                        times=[self.times[i] for i in keep] if self.times else [])
 
+    def outcomes(self) -> dict[str, int]:
+        """Documents read that cleaning kept, and dropped per reason."""
+        kept = {"kept": self.read - sum(self.dropped.values())}
+        return kept | dict(sorted(self.dropped.items()))
+
     def yield_shares(self) -> dict[str, float]:
-        """Share of the documents read that were kept, and dropped per reason."""
-        if not self.read:
-            return {}
-        shares = {"kept": (self.read - sum(self.dropped.values())) / self.read}
-        return shares | {r: n / self.read for r, n in sorted(self.dropped.items())}
+        """:meth:`outcomes` as shares of the documents read."""
+        return {k: n / self.read for k, n in self.outcomes().items()} if self.read else {}
 
     def summary(self) -> dict[str, Any]:
         return {"kind": self.kind, "source": self.source, "documents": len(self.texts),

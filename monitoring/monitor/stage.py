@@ -98,11 +98,10 @@ def judge(params: Params, sh: Shell, batch: Batch, champ: Any, described: tuple
                                 numeric, categorical, cfg)
     body = snapshot.dict()
     lake_counts, lake_total = lake_yield(champ.lineage) if batch.kind == "files" else ({}, 0)
-    kept = batch.read - sum(batch.dropped.values())
     signals = drift_signals(columns_of(body, names, cfg.p_value),
                             [r["perplexity"] for r in ref_rows],
                             [r["perplexity"] for r in cur_rows], embedding_score(body),
-                            {"kept": kept, **batch.dropped}, batch.read, lake_counts,
+                            batch.outcomes(), batch.read, lake_counts,
                             lake_total, cfg)
     detected, kinds, reasons = drift_reason(signals, cfg)
     return {"drift_detected": detected, "kinds": kinds, "reasons": reasons, **signals}, snapshot

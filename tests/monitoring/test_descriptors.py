@@ -24,7 +24,6 @@ from monitoring.descriptors import (
     count_sentences,
     describe,
     describe_texts,
-    hidden_states,
     non_letter_share,
     text_descriptors,
     vocabulary,
@@ -202,7 +201,7 @@ def test_head_of_the_hidden_states_is_the_forward_logits(arch):
     idx = torch.randint(0, 50, (2, 11))
     with torch.no_grad():
         logits, _ = model(idx)
-        hidden = hidden_states(model, idx)
+        hidden = model.hidden(idx)
         head = F.linear(hidden, model.wte.weight)  # the tied head
     assert hidden.shape == (2, 11, 32)
     np.testing.assert_allclose(head.numpy(), logits.numpy(), rtol=1e-5, atol=1e-6)
@@ -212,8 +211,8 @@ def test_embeddings_are_the_mean_hidden_state_of_the_first_window(probe):
     ids = probe.tokenizer.encode(LONG, add_special_tokens=False).ids
     assert len(ids) > CONTEXT
     with torch.no_grad():
-        hidden = hidden_states(probe.model, torch.tensor([[probe.eos_id, *ids[:CONTEXT - 1]]]))
-        short = hidden_states(probe.model, torch.tensor([[probe.eos_id, *ids[:5]]]))
+        hidden = probe.model.hidden(torch.tensor([[probe.eos_id, *ids[:CONTEXT - 1]]]))
+        short = probe.model.hidden(torch.tensor([[probe.eos_id, *ids[:5]]]))
     got = probe.embeddings([LONG])
     np.testing.assert_allclose(got[0], hidden[0, 1:].mean(0).numpy(), atol=1e-6)
     np.testing.assert_allclose(probe.embeddings([LONG], max_tokens=6)[0],
