@@ -39,7 +39,7 @@ sync = if [ -x $(BIN)/python ] && [ "$(REBUILD)" != yes ]; then $(UV) sync --loc
 help:
 	@echo "make demo   - set up, then run the pipeline (dvc repro) on the sample corpus"
 	@echo "make test   - set up, then run the test suite"
-	@echo "make test-e2e - the end-to-end drift -> retrain run (minutes)"
+	@echo "make test-e2e - the minutes-long tests: drift -> retrain end to end, tuning, fine-tuning"
 	@echo "make browser - install Debian's Chromium for the browser tests (root)"
 	@echo "make lint   - ruff"
 	@echo "make audit  - pip-audit over the locked dependencies"
@@ -63,10 +63,11 @@ demo: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The end-to-end retrain (tests/monitoring/retrain/test_e2e.py): two pipeline runs in a
-# scratch copy of this repo, minutes on 2 cores, so not part of `make test`; CI runs both.
+# The tests marked e2e: minutes each on 2 cores (the end-to-end retrain, two pipeline runs
+# in a scratch copy of this repo; Ray Tune searches; fine-tuning through Ray Train), so not
+# part of `make test`, which skips them; CI runs both.
 test-e2e: setup
-	LLMLAKE_E2E=1 $(BIN)/pytest tests/monitoring/retrain/test_e2e.py $(PYTEST_ARGS)
+	LLMLAKE_E2E=1 $(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,7 +1,7 @@
 """The ``llmlake`` console script: one sub-command per pipeline stage.
 
-Every command takes ``--params PATH`` and repeatable ``--set section.key=value`` (YAML
-typed) before the sub-command name. The stage commands are built from the stage table
+Every command takes ``--params PATH`` (repeat it to merge overlay files over the first) and
+repeatable ``--set section.key=value`` (YAML typed) before the sub-command name. The stage commands are built from the stage table
 (:mod:`llmlake.stages`) and import their stage only when they run, so ``llmlake --help``
 stays instant. A stage that cannot run (a missing input, say) prints one line naming the
 cause and exits 1, without a traceback.
@@ -26,24 +26,28 @@ from llmlake.stages import STAGES, StageSpec
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--params", "params_path", default="params.yaml", show_default=True,
-    type=click.Path(dir_okay=False), help="params.yaml with one section per stage.",
+    "--params", "params_paths", multiple=True, metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="params.yaml with one section per stage (default: params.yaml). Repeat it to "
+         "merge overlays over the first, e.g. --params params.yaml --params "
+         "reports/tune_best.yaml.",
 )
 @click.option(
     "--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
     help="Override one parameter (value parsed as YAML). Repeatable.",
 )
 @click.pass_context
-def cli(ctx: click.Context, params_path: str, overrides: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, params_paths: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """llmlake: raw web text to a served language model, as a lakehouse pipeline."""
-    ctx.obj = {"path": params_path, "overrides": list(overrides)}
+    path, *overlays = params_paths or ("params.yaml",)
+    ctx.obj = {"path": path, "overlays": overlays, "overrides": list(overrides)}
 
 
 def params_of(ctx: click.Context, *extra: str) -> Params:
     """Load params for the running command; extra overrides come from command flags."""
     obj = ctx.find_root().obj
     try:
-        return load_params(obj["path"], [*obj["overrides"], *extra])
+        return load_params(obj["path"], [*obj["overrides"], *extra], obj["overlays"])
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
 

@@ -35,6 +35,7 @@ import yaml
 from llmlake.bounds import Bounded, bounded, fraction, seed_field
 from llmlake.config_clean import CleanConfig
 from llmlake.config_eval import EvaluateConfig, ExportConfig, PromoteConfig
+from llmlake.config_finetune import AugmentConfig, FinetuneConfig, TuneConfig
 from llmlake.config_monitor import MonitorConfig, RetrainConfig
 from llmlake.config_serve import PackageConfig, ServeConfig
 from llmlake.config_train import ModelParams, RayConfig, TrainConfig
@@ -96,12 +97,17 @@ class SampleConfig(Bounded):
     incoming_seed: int = seed_field(4321)
     incoming_topics: list[str] = field(default_factory=list)
     incoming_length: float = bounded(1.0, above=0, max=20)
+    # A small instruction set for `llmlake augment` and `llmlake finetune` (JSONL of
+    # prompt/response pairs and chat messages, with sft_bad malformed lines). "" = none.
+    sft: str = ""
+    sft_examples: int = bounded(400, min=1)
+    sft_bad: int = bounded(3, min=0)
 
     def incoming_config(self) -> SampleConfig:
         """The incoming batch's own settings, as a sample of its own."""
         return dataclasses.replace(self, out=self.incoming, docs=self.incoming_docs,
                                    seed=self.incoming_seed, topics=self.incoming_topics,
-                                   length=self.incoming_length, incoming="")
+                                   length=self.incoming_length, incoming="", sft="")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -220,6 +226,9 @@ class Params(Bounded):
     package: PackageConfig = field(default_factory=PackageConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
 
@@ -345,9 +354,18 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
     return _build(Params, raw, "")
 
 
-def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
-    """Read ``path`` (missing file means all defaults), apply overrides, validate."""
-    path = Path(path)
+def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None,
+                overlays: list[str | Path] | tuple[str | Path, ...] = ()) -> Params:
+    """Read ``path`` (missing file means all defaults), merge each overlay file over it (the
+    keys an overlay names replace the base's, key by key: ``llmlake tune`` writes one),
+    apply overrides, validate."""
+    raw = _read_file(Path(path), required=str(path) != "params.yaml")
+    for overlay in overlays:
+        raw = merge_params(raw, _read_file(Path(overlay), required=True))
+    return params_from_dict(apply_overrides(raw, list(overrides or [])))
+
+
+def _read_file(path: Path, required: bool) -> dict[str, Any]:
     raw: Any = {}
     if path.exists():
         try:
@@ -356,11 +374,26 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
             raise ConfigError(f"{path}: {exc}") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    elif str(path) != "params.yaml":
+    elif required:
         raise ConfigError(f"{path}: params file not found")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections")
-    return params_from_dict(apply_overrides(raw, list(overrides or [])))
+    return raw
+
+
+def merge_params(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: mappings merge key by key, any other value replaces.
+
+    >>> merge_params({"train": {"lr": 0.1, "seed": 0}}, {"train": {"lr": 0.2}})
+    {'train': {'lr': 0.2, 'seed': 0}}
+    """
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_params(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

@@ -24,8 +24,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
-
-
+    if os.environ.get("LLMLAKE_E2E") != "1":
+        skip = pytest.mark.skip(reason="minutes long: run `make test-e2e` (LLMLAKE_E2E=1)")
+        for item in items:
+            if "e2e" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

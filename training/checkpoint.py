@@ -194,3 +194,14 @@ def read_champion(artifacts: str | Path) -> dict[str, Any] | None:
     if not isinstance(folder, str) or not folder:
         raise ValueError(f"{path}: \"model\" must name a folder, got {folder!r}")
     return pointer
+
+
+def model_or_champion(artifacts: str | Path, chosen: str = "") -> Path:
+    """The model a command starts from: ``chosen`` when set, else the champion's folder,
+    else ``<artifacts>/model`` (before the first promotion). A broken champion pointer
+    raises ValueError."""
+    if chosen:
+        return Path(chosen)
+    champion = read_champion(artifacts)
+    return Path(champion["model"]) if champion else Path(artifacts) / "model"
+

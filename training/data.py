@@ -13,6 +13,12 @@ so a checkpoint that stores the position resumes mid-epoch at exactly the next b
 a run with the same seed and world size sees the same batches however often it restarts.
 The validation slice is fixed: the first ``eval_batches x W x B`` val sequences.
 
+Fine-tuning rows come with a *loss mask* (:func:`array_split`: ``<split>.tokens.npy`` and
+``<split>.mask.npy`` in a folder the driver wrote): ``mask[i, j]`` says whether token ``j``
+of row ``i`` counts as a target, so :func:`to_batch` turns the targets of prompt tokens
+(and padding) into :data:`IGNORE`. Without a mask every non-padding target counts, as in
+pretraining.
+
 This module imports numpy and torch only (it runs on the GPU machine too).
 
 Example::
@@ -25,6 +31,9 @@ Example::
     >>> x, y = to_batch(seqs.take(rows0), context=3, pad_id=1)
     >>> x.shape, bool((y[:, :-1] == x[:, 1:]).all())
     (torch.Size([2, 3]), True)
+    >>> masked = Sequences(np.array([[5, 6, 7, 8]]), mask=np.array([[False, False, True, True]]))
+    >>> to_batch(masked.take([0]), context=3, pad_id=1, mask=masked.take_mask([0]))[1].tolist()
+    [[-1, 7, 8]]
 """
 
 from __future__ import annotations
@@ -41,16 +50,20 @@ import torch
 
 from llmlake.shards import ShardHeader, open_shard
 
-IGNORE = -1  # target id the loss skips (LanguageModel's ignore_index): padding
+IGNORE = -1  # target id the loss skips (LanguageModel's ignore_index): padding, prompts
+ARRAY_TOKENS = "{split}.tokens.npy"  # the "arrays" path: uint32 (N, seq_len)
+ARRAY_MASK = "{split}.mask.npy"      # bool (N, seq_len), True where a token is a target
 
 
 @dataclass
 class Sequences:
     """A split's sequences: ``tokens`` (N, seq_len), in ``seq_id`` order, or in arrival
-    order with ``order`` (the argsort of their ``seq_id``) saying which row is rank ``i``."""
+    order with ``order`` (the argsort of their ``seq_id``) saying which row is rank ``i``;
+    ``mask`` (N, seq_len), when given, says which tokens count as targets."""
 
     tokens: np.ndarray
     order: np.ndarray | None = None
+    mask: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -63,11 +76,39 @@ class Sequences:
         rows = ranks if self.order is None else self.order[ranks]
         return np.asarray(self.tokens[rows])
 
+    def take_mask(self, ranks: np.ndarray) -> np.ndarray | None:
+        """The target mask of the rows :meth:`take` gives; None when every target counts."""
+        if self.mask is None:
+            return None
+        rows = ranks if self.order is None else self.order[ranks]
+        return np.asarray(self.mask[rows])
+
 
 def shard_split(folder: str | Path, split: str) -> tuple[Sequences, ShardHeader]:
     """The plain path: a split's shard, memory-mapped (no copy of the file)."""
     tokens, header = open_shard(folder, split)
     return Sequences(tokens), header
+
+
+def array_split(folder: str | Path, split: str) -> Sequences:
+    """The fine-tuning path: a split's rows (and its mask, when the folder has one) as the
+    driver wrote them with :func:`write_arrays`, memory-mapped."""
+    folder = Path(folder)
+    tokens = np.load(folder / ARRAY_TOKENS.format(split=split), mmap_mode="r")
+    mask_file = folder / ARRAY_MASK.format(split=split)
+    mask = np.load(mask_file, mmap_mode="r") if mask_file.exists() else None
+    if mask is not None and mask.shape != tokens.shape:
+        raise ValueError(f"{folder}: the {split} mask is {mask.shape}, its rows {tokens.shape}")
+    return Sequences(tokens, mask=mask)
+
+
+def write_arrays(folder: str | Path, split: str, tokens: np.ndarray,
+                 mask: np.ndarray | None = None) -> None:
+    """Write a split for :func:`array_split` (uint32 ids, a bool mask)."""
+    folder = Path(folder)
+    np.save(folder / ARRAY_TOKENS.format(split=split), np.asarray(tokens, dtype=np.uint32))
+    if mask is not None:
+        np.save(folder / ARRAY_MASK.format(split=split), np.asarray(mask, dtype=bool))
 
 
 def collect_rows(batches: Iterable[Any], split: str, seq_len: int, count: int) -> Sequences:
@@ -139,13 +180,17 @@ def val_rows(n: int, batch_size: int, batches: int, world: int, rank: int) -> li
 
 
 def to_batch(tokens: np.ndarray, context: int, pad_id: int | None,
-             device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+             device: torch.device | str = "cpu", mask: np.ndarray | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and targets of a ``(B, seq_len)`` block: the first ``context`` tokens and the
-    next token of each; padding targets become :data:`IGNORE`."""
+    next token of each; padding targets, and targets whose ``mask`` is False, become
+    :data:`IGNORE`."""
     block = torch.from_numpy(tokens[:, :context + 1].astype(np.int64))
     x, y = block[:, :-1], block[:, 1:].clone()
     if pad_id is not None:
         y[y == pad_id] = IGNORE
+    if mask is not None:  # mask[:, j] is about token j, the target of input j - 1
+        y[~torch.from_numpy(np.asarray(mask[:, 1:context + 1], dtype=bool))] = IGNORE
     if torch.device(device).type == "cuda":
         return (x.pin_memory().to(device, non_blocking=True),
                 y.pin_memory().to(device, non_blocking=True))

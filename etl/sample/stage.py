@@ -110,6 +110,12 @@ def run(params: Params) -> dict:
                 later = generate(cfg.incoming_config(), Path(cfg.incoming))
             sh.log.info("sample: incoming batch of %d docs -> %s", later["docs"], cfg.incoming)
             summary["incoming"] = {k: later[k] for k in ("docs", "formats") if k in later}
+        if cfg.sft:
+            from etl.sample.instructions import write_instructions
+
+            with sh.step("sft"):
+                summary["sft"] = write_instructions(cfg, Path(cfg.sft))
+            sh.log.info("sample: instruction set of %d examples -> %s", cfg.sft_examples, cfg.sft)
         return sh.finish(summary, **timings)
 
 

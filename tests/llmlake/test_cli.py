@@ -48,6 +48,25 @@ def test_set_overrides_reach_the_params(tmp_path):
     assert shown["ingest"]["sources"] == ["x/*.warc.gz"]
 
 
+def test_a_params_overlay_merges_over_the_base_key_by_key(tmp_path):
+    base, overlay = tmp_path / "params.yaml", tmp_path / "best.yaml"
+    base.write_text("train:\n  lr: 0.003\n  seed: 7\nmodel:\n  n_layer: 4\n")
+    overlay.write_text("train:\n  lr: 0.001\nmodel:\n  n_layer: 2\n")
+    result = CliRunner().invoke(cli, ["--params", str(base), "--params", str(overlay),
+                                      "--set", "model.n_head=2", "params"])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.output)
+    assert (shown["train"]["lr"], shown["train"]["seed"]) == (0.001, 7)  # seed: the base's
+    assert (shown["model"]["n_layer"], shown["model"]["n_head"]) == (2, 2)
+    missing = CliRunner().invoke(cli, ["--params", str(base), "--params",
+                                       str(tmp_path / "nope.yaml"), "params"])
+    assert missing.exit_code == 2 and "params file not found" in missing.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lrr: 1\n")
+    wrong = CliRunner().invoke(cli, ["--params", str(base), "--params", str(bad), "params"])
+    assert wrong.exit_code == 2 and "train.lrr: unknown key" in wrong.output
+
+
 def test_bad_override_is_a_usage_error_naming_the_key():
     result = CliRunner().invoke(cli, ["--set", "sample.dcs=3", "params"])
     assert result.exit_code == 2

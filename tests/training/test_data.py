@@ -5,8 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
-from training.data import IGNORE, Sampler, Sequences, collect_rows, shard_split, to_batch, val_rows
+from training.data import (
+    IGNORE,
+    Sampler,
+    Sequences,
+    array_split,
+    collect_rows,
+    shard_split,
+    to_batch,
+    val_rows,
+    write_arrays,
+)
 
 
 def test_the_ranks_share_each_global_batch_and_an_epoch_covers_every_sequence():
@@ -109,3 +120,46 @@ def test_an_empty_split_cannot_be_sampled():
     with pytest.raises(ValueError, match="no sequences"):
         Sampler(0, 2, 1, 0, seed=0)
     assert len(Sequences(np.zeros((3, 4)))) == 3
+
+
+def test_a_loss_mask_ignores_the_targets_it_leaves_out_and_padding_still():
+    tokens = np.array([[5, 6, 7, 8, 0, 1], [9, 8, 7, 6, 5, 4]])
+    mask = np.array([[False, False, True, True, True, False],
+                     [True, False, False, False, True, True]])
+    x, y = to_batch(tokens, context=5, pad_id=1, mask=mask)
+    assert x.tolist() == tokens[:, :5].tolist()
+    assert y.tolist() == [[IGNORE, 7, 8, 0, IGNORE], [IGNORE, IGNORE, IGNORE, 5, 4]]
+    _, y = to_batch(tokens, context=3, pad_id=1, mask=mask)  # the mask is cut with the rows
+    assert y.tolist() == [[IGNORE, 7, 8], [IGNORE, IGNORE, IGNORE]]
+
+
+def test_an_all_true_mask_changes_nothing():
+    tokens = np.random.default_rng(0).integers(0, 50, (4, 9))
+    plain = to_batch(tokens, context=8, pad_id=1)
+    masked = to_batch(tokens, context=8, pad_id=1, mask=np.ones_like(tokens, dtype=bool))
+    assert all(torch.equal(a, b) for a, b in zip(plain, masked, strict=True))
+
+
+def test_the_mask_follows_the_rows_in_seq_id_order():
+    tokens = np.arange(12).reshape(4, 3)
+    mask = tokens % 2 == 0
+    seqs = Sequences(tokens, order=np.array([2, 0, 3, 1]), mask=mask)
+    ranks = np.array([0, 3])
+    assert seqs.take(ranks).tolist() == tokens[[2, 1]].tolist()
+    assert seqs.take_mask(ranks).tolist() == mask[[2, 1]].tolist()
+    assert Sequences(tokens).take_mask(ranks) is None
+
+
+def test_arrays_written_by_the_driver_are_memory_mapped_with_their_mask(tmp_path):
+    tokens = np.random.default_rng(1).integers(0, 600, (5, 7))
+    mask = tokens > 300
+    write_arrays(tmp_path, "train", tokens, mask)
+    write_arrays(tmp_path, "val", tokens[:2])
+    train, val = array_split(tmp_path, "train"), array_split(tmp_path, "val")
+    assert isinstance(train.tokens, np.memmap) and train.tokens.dtype == np.uint32
+    assert np.array_equal(train.take(np.arange(5)), tokens)
+    assert np.array_equal(train.take_mask(np.array([4, 0])), mask[[4, 0]])
+    assert val.mask is None and len(val) == 2
+    write_arrays(tmp_path, "bad", tokens, mask[:, :3])
+    with pytest.raises(ValueError, match="the bad mask is"):
+        array_split(tmp_path, "bad")

@@ -33,15 +33,12 @@ from llmlake.stages import maker_of, stage_spec
 
 def source_model(params: Params) -> Path:
     """The folder to export: ``export.model``, else the champion, else ``artifacts/model``."""
-    from training.checkpoint import read_champion
+    from training.checkpoint import model_or_champion
 
-    if params.export.model:
-        return Path(params.export.model)
     try:
-        champion = read_champion(params.lake.artifacts)
+        return model_or_champion(params.lake.artifacts, params.export.model)
     except ValueError as exc:
         raise StageError(str(exc)) from exc
-    return Path(champion["model"]) if champion else Path(params.lake.artifacts) / "model"
 
 
 def out_folder(params: Params) -> Path:

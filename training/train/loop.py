@@ -120,7 +120,8 @@ class Loop:
     def _micro_step(self, last: bool) -> torch.Tensor:
         rows = self.sampler.rows(self.state.position)
         self.state.position += self.sampler.global_batch
-        x, y = to_batch(self.train.take(rows), self.context, self.pad_id, self.device)
+        x, y = to_batch(self.train.take(rows), self.context, self.pad_id, self.device,
+                        mask=self.train.take_mask(rows))
         sync = contextlib.nullcontext() if last or not hasattr(self.net, "no_sync") \
             else self.net.no_sync()  # DDP: all-reduce gradients once per optimizer step
         with sync:
@@ -152,7 +153,8 @@ class Loop:
         losses = []
         for rows in val_rows(len(self.val), self.cfg.batch_size, self.cfg.eval_batches,
                              self.worker.world, self.worker.rank):
-            x, y = to_batch(self.val.take(rows), self.context, self.pad_id, self.device)
+            x, y = to_batch(self.val.take(rows), self.context, self.pad_id, self.device,
+                            mask=self.val.take_mask(rows))
             with self.autocast():
                 losses.append(self.model(x, y)[1].float())
         return _mean(torch.stack(losses).mean())

@@ -62,7 +62,7 @@ def pinned_version(sh: Shell) -> int:
     """The ``gold/sequences`` version the tokenize stage wrote."""
     path = sh.lake.lineage("tokenize")
     if not path.exists():
-        raise MissingInput(f"llmlake train: {path} does not exist; make it with "
+        raise MissingInput(f"{sh.spec.command}: {path} does not exist; make it with "
                            "`llmlake etl tokenize`")
     table = json.loads(path.read_text())["tables"]["gold/sequences"]
     sh.inputs["gold/sequences"] = {"path": table["path"], "version": table["version"]}
@@ -81,16 +81,16 @@ def check_shards(sh: Shell, version: int, tok_hash: str, context: int,
     fix = "; make them again with `llmlake etl export-shards`"
     for split, h in headers.items():
         if h.delta_version != version:
-            raise StageError(f"llmlake train: the {split} shard was exported from gold/sequences "
+            raise StageError(f"{sh.spec.command}: the {split} shard was exported from gold/sequences "
                              f"version {h.delta_version}, tokenize wrote version {version}{fix}")
         if h.tokenizer_sha256 != tok_hash:
-            raise StageError(f"llmlake train: the {split} shard was made with another "
+            raise StageError(f"{sh.spec.command}: the {split} shard was made with another "
                              f"tokenizer{fix}")
         if h.seq_len != context + 1:
             raise StageError(f"train.context: {context}, but the sequences hold {h.seq_len} "
                              "tokens; run `llmlake etl tokenize` for the new context")
         if h.sequences == 0:
-            raise StageError(f"llmlake train: the {split} split has no sequences")
+            raise StageError(f"{sh.spec.command}: the {split} split has no sequences")
     return headers
 
 

@@ -10,6 +10,8 @@ that does not.
 * ``delta``: ``gold/sequences`` at the pinned version through Ray Data
   (``ray.train.get_dataset_shard``), collected into a local memory-mapped file with each
   row's ``seq_id``, so the rows are addressed in ``seq_id`` order as in the shard.
+* ``arrays``: rows the driver prepared (``llmlake finetune``), memory-mapped from the folder
+  ``arrays`` with their loss mask (:func:`training.data.array_split`).
 
 Checkpoints go through ``ray.train.report``; on a restart (a replaced worker, or a rerun of
 a stopped run) ``ray.train.get_checkpoint()`` hands back the latest and the loop resumes
@@ -29,7 +31,7 @@ import torch
 
 from llmlake.config_train import TrainConfig
 from training.checkpoint import TrainState
-from training.data import Sequences, collect_rows, shard_split
+from training.data import Sequences, array_split, collect_rows, shard_split
 from training.model import ModelConfig
 from training.train.loop import Loop, Worker, _gather
 
@@ -64,6 +66,8 @@ def train_worker(config: dict[str, Any]) -> None:
 def _split(config: dict[str, Any], split: str, context: int) -> Sequences:
     if config["data"] == "shards":
         seqs, _ = shard_split(config["shards"], split)
+    elif config["data"] == "arrays":
+        seqs = array_split(config["arrays"], split)
     else:
         seqs = _from_ray_data(split, config["seq_len"], config["counts"][split])
     if seqs.seq_len < context + 1:

@@ -443,3 +443,35 @@ def test_the_stage_writes_the_incoming_batch_beside_the_sample(tmp_path: Path) -
     assert report["incoming"]["docs"] == 30
     topics = {d["topic"] for d in _read_truth(tmp_path / "incoming") if d["kind"] == "document"}
     assert topics == {"pets"}
+
+
+def test_the_stage_writes_the_instruction_set_with_its_planted_bad_lines(tmp_path: Path) -> None:
+    from lake_helpers import params_at
+
+    from etl.sample.instructions import QUESTION
+
+    sft = tmp_path / "sft" / "sft.jsonl"
+    params = params_at(tmp_path, sample={
+        "out": str(tmp_path / "raw"), "docs": 20, "docs_per_shard": 20, "topics": ["pets", "cars"],
+        "sft": str(sft), "sft_examples": 12, "sft_bad": 4})
+    assert run(params)["sft"] == {"examples": 12, "malformed": 4}
+    first = sft.read_bytes()
+    good, bad = [], 0
+    for line in first.decode().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        answer = row.get("response") or next(
+            (m["content"] for m in row.get("messages", []) if m["role"] == "assistant"), None)
+        if not isinstance(answer, str):
+            bad += 1
+            continue
+        good.append((row, answer))
+    assert (len(good), bad) == (12, 4)
+    assert {answer for _, answer in good} <= {"pets", "cars"}
+    assert sum("messages" in row for row, _ in good) == 3  # every fourth row is a chat
+    assert all(row["prompt"].startswith(QUESTION) for row, _ in good if "prompt" in row)
+    run(params)
+    assert sft.read_bytes() == first  # same seed, same bytes

@@ -22,11 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("LLMLAKE_E2E") != "1",
-                       reason="end-to-end retrain (minutes): run `make test-e2e`"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 # Small enough for minutes on 2 cores, large enough for the stages' own checks.
 SMALL = {
@@ -38,6 +34,10 @@ SMALL = {
               "context": 64, "num_workers": 1},
     "evaluate": {"max_docs": 40, "task_examples": 30, "bootstrap": 100, "bias_examples": 2},
     "monitor": {"reference_docs": 150, "vocab_docs": 300, "max_docs": 150},
+    "augment": {"methods": ["synonym", "swap", "paraphrase"]},
+    "finetune": {"max_steps": 10, "eval_every": 5, "warmup_steps": 2},
+    "tune": {"trials": 3, "max_steps": 10, "eval_every": 5, "grace_period": 5,
+             "grid": {"train.lr": [0.003, 0.01]}, "ranges": {"train.lr": [0.001, 0.01]}},
     "validate": {"bronze_min_rows": 10, "silver_min_rows": 10, "gold_min_rows": 10},
 }
 
@@ -84,6 +84,25 @@ def read(repo: Path, name: str) -> dict:
 def history(repo: Path) -> list[dict]:
     path = repo / "reports" / "retrain_history.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_finetune_and_tune_run_as_dvc_experiments(repo):
+    """What the README shows: `dvc exp run -S` on a stage, then `dvc exp show` and
+    `dvc metrics diff`."""
+    repo, env = repo
+    before = read(repo, "reports/finetune.json")
+    sh(repo, "dvc", "exp", "run", "-n", "ft-slow", "-S", "finetune.lr=0.0002", "finetune",
+       env=env)
+    lineage = read(repo, "artifacts/finetuned/lineage.json")
+    assert lineage["finetune"]["params"]["finetune"]["lr"] == 0.0002
+    assert read(repo, "reports/finetune.json") != before
+    sh(repo, "dvc", "exp", "run", "-n", "tune-grid", "-S", "tune.search=grid", "tune", env=env)
+    best = read(repo, "reports/tune_best.json")
+    assert best["search"] == "grid" and best["signals"]["trials"] == 2  # 0.003: the default
+    shown = sh(repo, "dvc", "exp", "show", "--csv", env=env)
+    assert "ft-slow" in shown and "tune-grid" in shown and "0.0002" in shown
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json", env=env).strip() or "{}")
+    assert "reports/tune_best.json" in diff and "reports/finetune.json" in diff
 
 
 def test_drift_then_retrain_then_nothing_to_do(repo):

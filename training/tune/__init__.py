@@ -1,0 +1,1 @@
+"""Hyperparameter search: Ray Tune over the training function (grid or Optuna TPE, ASHA)."""
