@@ -119,7 +119,7 @@ class AugmentConfig(Bounded):
 class TuneConfig(Bounded):
     search: str = "bayes"         # grid (every combination) | bayes (Optuna TPE on ranges)
     trials: int = bounded(6, min=1)         # bayes: trials run; grid: the grid may not exceed it
-    time_budget_s: float = bounded(900, above=0)  # the search stops starting trials after this
+    time_budget_s: float = bounded(900, above=0)  # the search ends here, running trials too
     max_steps: int = bounded(60, min=1)     # optimizer steps of a trial that is not stopped
     eval_every: int = bounded(10, min=1)    # a trial reports its val loss this often
     asha: bool = True             # stop trials that trail at a rung (Li et al. 2018)

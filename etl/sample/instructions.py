@@ -1,11 +1,13 @@
 """The sample instruction set: a small JSONL fine-tuning file drawn from the same grammar.
 
-Each example asks for the topic of a few sentences written on that topic, and answers with
-the topic's name, so a fine-tuned model can be checked by exact match. Three rows in four are
+Each example asks for the topic of one or two sentences written on that topic (short, so an
+example fits a small context), and answers with the topic's name, so a fine-tuned model
+can be checked by exact match. Three rows in four are
 ``{"id", "prompt", "response"}``; every fourth is chat-style ``{"id", "messages": [system,
 user, assistant]}``. ``sft_bad`` malformed lines are planted among them (cut JSON, a
 response that is not text, a conversation with no assistant turn), one kind after another,
-so ``llmlake augment`` and ``llmlake finetune`` show how they report and skip bad lines.
+so ``llmlake augment`` (which reads it in the pipeline) shows how bad lines are reported and
+skipped; ``llmlake finetune --data data/raw/sft.jsonl`` reports them the same way.
 The same seed gives the same bytes.
 
 Example::
@@ -46,7 +48,7 @@ def instruction_lines(cfg: SampleConfig) -> list[str]:
     for i in range(cfg.sft_examples):
         topic = topics[int(rng.random() * len(topics))]
         eng.use(rng, topic)
-        text = " ".join(eng.sentence() for _ in range(2 + int(rng.random() * 2)))
+        text = " ".join(eng.sentence() for _ in range(1 + int(rng.random() * 2)))
         if i % 4 == 3:
             row = {"id": f"sft-{i}", "messages": [
                 {"role": "system", "content": SYSTEM},

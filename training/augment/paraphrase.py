@@ -120,7 +120,7 @@ def sample(model: LanguageModel, plans: list[Plan], temperature: float, eos: int
     import torch
 
     longest = max(len(p.ids) for p in plans)
-    steps = min(max(p.budget for p in plans), model.config.context - longest)
+    steps = max(p.budget for p in plans)  # chunks(): every row gets its whole budget
     # Each row's full draw, then cut or padded: the same uniforms whatever the batch.
     u = torch.stack([torch.nn.functional.pad(uniforms(p.budget, p.seed)[:steps],
                                              (0, steps - min(p.budget, steps)))
@@ -144,6 +144,22 @@ def sample(model: LanguageModel, plans: list[Plan], temperature: float, eos: int
         hidden = model.hidden(token[:, None], cache=cache)[:, -1]
         logits = torch.nn.functional.linear(hidden, model.wte.weight)
     return out
+
+
+def chunks(plans: list[Plan], batch_size: int, context: int) -> Iterator[list[Plan]]:
+    """Batches of at most ``batch_size`` plans whose longest prefix plus largest budget fits
+    the context, so no row's budget is cut for its batch-mates: a row writes the same
+    whatever rows share its batch."""
+    chunk: list[Plan] = []
+    for p in plans:
+        grown = [*chunk, p]
+        if chunk and (len(grown) > batch_size or max(len(q.ids) for q in grown)
+                      + max(q.budget for q in grown) > context):
+            yield chunk
+            grown = [p]
+        chunk = grown
+    if chunk:
+        yield chunk
 
 
 @contextmanager
@@ -170,8 +186,7 @@ def paraphrase(model: LanguageModel, tok: Tokenizer, jobs: list[tuple[str, int]]
     out = [text for text, _ in jobs]
     plans = plan(tok, jobs, keep, model.config.context)
     with torch.no_grad(), threads(1 if model.config.n_embd <= SMALL_WIDTH else None):
-        for start in range(0, len(plans), batch_size):
-            chunk = plans[start:start + batch_size]
+        for chunk in chunks(plans, batch_size, model.config.context):
             for p, ids in zip(chunk, sample(model, chunk, temperature, eos, pad), strict=True):
                 # The prefix as written, then the new tokens: byte-level BPE decodes them
                 # exactly; a character cut at the end decodes to U+FFFD, dropped.

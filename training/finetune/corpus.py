@@ -12,7 +12,8 @@ only ids beyond the model's vocabulary are caught (:func:`write_corpus`).
 :func:`write_corpus` copies the table's ``train`` and ``val`` rows, in ``seq_id`` order and
 cut to the model's ``context + 1`` tokens, into the arrays the workers memory-map
 (:func:`training.data.array_split`; no mask: every non-padding target counts). A table
-with no ``val`` rows gives up ``finetune.val_fraction`` of its train rows (seeded).
+with no ``val`` rows gives up its last ``finetune.val_fraction`` of train rows (a contiguous
+tail: packed rows run on across documents, so a random pick would split documents).
 
 Example::
 
@@ -174,10 +175,12 @@ def write_corpus(corpus: Corpus, folder: Path, seq_len: int, vocab: int, pad_id:
     if val is not None:
         parts, val_from = {"train": (train, everything), "val": (val, np.arange(len(val)))}, "table"
     else:
-        kept, held = split_indices(len(train), val_fraction, seed)
-        val_from = "held_out" if len(held) else "train"
-        parts = {"train": (train, np.sort(kept)),
-                 "val": (train, np.sort(held) if len(held) else everything)}
+        # The last sequences in seq_id order: packed rows run on from one document into the
+        # next, so a random pick would put pieces of one document on both sides.
+        held_n = len(split_indices(len(train), val_fraction, seed)[1])
+        kept, held = everything[:len(train) - held_n], everything[len(train) - held_n:]
+        val_from = "held_out" if held_n else "train"
+        parts = {"train": (train, kept), "val": (train, held if held_n else everything)}
     stats = {name: _copy(seqs, ranks, folder / ARRAY_TOKENS.format(split=name), seq_len, pad_id)
              for name, (seqs, ranks) in parts.items()}
     top = max(s["max_id"] for s in stats.values())

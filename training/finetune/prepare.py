@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,15 @@ class Prepared:
 
 
 def _folder(artifacts: str | Path, key: dict[str, Any]) -> Path:
-    return Path(artifacts) / "finetune-data" / fingerprint(key)
+    """The arrays' folder, named by what decides them; the folders of earlier data are
+    removed (only the latest run's data is kept, as a rerun after a crash needs it)."""
+    root = Path(artifacts) / "finetune-data"
+    folder = root / fingerprint(key)
+    if root.is_dir():
+        for old in root.iterdir():
+            if old.is_dir() and old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def _specials(parent: Parent) -> tuple[Any, int, int]:
@@ -88,6 +97,15 @@ def read_checked(path: Path, cfg: FinetuneConfig) -> tuple[list[Any], dict[str, 
     return examples, signals
 
 
+def row_length(encoded: list[Any], seq_len: int, pack: bool) -> int:
+    """Tokens per row: ``seq_len`` (context + 1) when packing; padded, one example a row,
+    the longest example's length (at most ``seq_len``), so no step computes on padding
+    that no row needs. The model takes any length up to its context."""
+    if pack or not encoded:
+        return seq_len
+    return max(2, min(seq_len, max(len(e.ids) for e in encoded)))
+
+
 def prepare_sft(cfg: FinetuneConfig, parent: Parent, seq_len: int,
                 artifacts: str | Path) -> Prepared:
     from training.finetune.sft import layout, split_examples
@@ -105,15 +123,17 @@ def prepare_sft(cfg: FinetuneConfig, parent: Parent, seq_len: int,
     tok, eos_id, pad_id = _specials(parent)
     encoded = [encode(tok, ex.turns, tpl, eos_id) for ex in examples]
     train_idx, val_idx, left_out = split_examples(examples, cfg.val_fraction, cfg.seed)
-    train = layout([encoded[i] for i in train_idx], seq_len, pad_id, cfg.pack)
+    row = row_length(encoded, seq_len, cfg.pack)
+    train = layout([encoded[i] for i in train_idx], row, pad_id, cfg.pack)
     val_examples = [encoded[i] for i in val_idx]
-    val = layout(val_examples, seq_len, pad_id, cfg.pack) if val_examples else train
+    val = layout(val_examples, row, pad_id, cfg.pack) if val_examples else train
     if train.stats["rows"] == 0 or val.stats["rows"] == 0:
         raise StageError(f"finetune.data: no example of {path} keeps a response token within "
                          f"the model's context of {seq_len - 1} tokens")
     data = {"mode": "sft", "path": str(path), "sha256": file_hash(path),
             "tokenizer": parent.tok_hash, "template": cfg.template, "pack": cfg.pack,
-            "val_fraction": cfg.val_fraction, "seed": cfg.seed, "seq_len": seq_len}
+            "val_fraction": cfg.val_fraction, "seed": cfg.seed, "seq_len": seq_len,
+            "row_len": row}
     folder = _folder(artifacts, data)
     _write(folder, {"train": (train.tokens, train.mask), "val": (val.tokens, val.mask)})
     stats = {"examples": {"train": train.stats["examples"],
@@ -168,4 +188,5 @@ def describe(prepared: Prepared) -> str:
     return (f"{prepared.data['mode']}: {s['examples']['train']} train / "
             f"{s['examples']['val']} val examples in {s['rows']['train']} / {s['rows']['val']} "
             f"rows, {s['bad_lines']['count']} bad lines, {s['truncated']} truncated, "
+            f"{s['dropped']} dropped (no answer token within the context), "
             f"target share {s['target_share']:.0%}")

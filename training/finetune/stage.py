@@ -78,7 +78,8 @@ def run(params: Params) -> dict[str, Any]:
                                             params.lake.reports)
                 sh.inputs["gold/sequences"] = {"path": prepared.data["table"],
                                                "version": prepared.data["version"]}
-        sh.log.info("finetune: %s", describe(prepared))
+        (sh.log.warning if prepared.stats["dropped"] else sh.log.info)(
+            "finetune: %s", describe(prepared))
         loop_cfg = loop_config(params, context)
         identity = parent.identity()
         name = run_name(loop_cfg, parent.config, {**prepared.data, "parent": {

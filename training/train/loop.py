@@ -110,7 +110,8 @@ class Loop:
     @property
     def step_tokens(self) -> int:
         """Tokens all workers train on per optimizer step."""
-        return self.cfg.global_batch(self.worker.world) * self.context
+        return self.cfg.global_batch(self.worker.world) * min(self.context,
+                                                              self.train.seq_len - 1)
 
     def restore(self, folder: str | Path) -> TrainState:
         self.state = load_checkpoint(folder, self.model, self.optimizer, self.scheduler,

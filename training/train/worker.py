@@ -70,7 +70,9 @@ def _split(config: dict[str, Any], split: str, context: int) -> Sequences:
         seqs = array_split(config["arrays"], split)
     else:
         seqs = _from_ray_data(split, config["seq_len"], config["counts"][split])
-    if seqs.seq_len < context + 1:
+    # Prepared arrays may hold shorter rows (padded fine-tuning examples end at the longest
+    # one: no compute on padding); the tables and shards always hold context + 1.
+    if seqs.seq_len < context + 1 and config["data"] != "arrays":
         raise ValueError(f"model.context: {context} needs sequences of {context + 1} tokens, "
                          f"the {split} split has {seqs.seq_len}")
     return seqs

@@ -68,16 +68,16 @@ def grid_points(tune: TuneConfig, default: dict[str, Any],
     for key, values in tune.grid.items():
         for value in values:
             _check_value("tune.grid", key, value, n_head)
-    sizes = {key: len(set(values)) for key, values in tune.grid.items()}
-    total = math.prod(sizes.values())
-    if total > tune.trials:
-        shape = " x ".join(f"{key} {n}" for key, n in sizes.items())
-        raise StageError(f"tune.grid: {total} combinations ({shape}) exceed tune.trials "
-                         f"({tune.trials}); raise tune.trials or trim the grid")
     values = [list(dict.fromkeys(vs)) for vs in tune.grid.values()]
     combos = [normalize(dict(zip(tune.grid, combo, strict=True)))
               for combo in itertools.product(*values)]
-    return [default, *(p for p in combos if p != default)]
+    points = [default, *(p for p in combos if p != default)]
+    if len(points) > tune.trials:
+        shape = " x ".join(f"{key} {len(vs)}" for key, vs in zip(tune.grid, values, strict=True))
+        extra = "" if default in combos else " plus the default point"
+        raise StageError(f"tune.grid: {len(combos)} combinations ({shape}){extra} exceed "
+                         f"tune.trials ({tune.trials}); raise tune.trials or trim the grid")
+    return points
 
 
 def _check_value(where: str, key: str, value: float, n_head: int | None) -> None:

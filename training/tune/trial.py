@@ -42,10 +42,15 @@ class Setup:
 
 def trial_config(params: Params) -> Any:
     """The loop's config for a trial: the search's steps and evaluation cadence, one log
-    row per evaluation, no checkpoints before the end (a trial keeps no weights)."""
+    row per evaluation, no checkpoints before the end (a trial keeps no weights). A trial
+    is one process, so it accumulates ``train.num_workers`` times as many micro-steps: its
+    optimizer step sees the global batch ``llmlake train`` would (the learning rate found
+    is the one for that batch)."""
+    t = params.train
     steps, every = params.tune.max_steps, params.tune.eval_every
-    return replace(params.train, max_steps=steps, eval_every=every, log_every=every,
-                   checkpoint_every=steps, compile=False)
+    return replace(t, max_steps=steps, eval_every=every, log_every=every,
+                   checkpoint_every=steps, compile=False,
+                   grad_accum=t.grad_accum * t.num_workers, num_workers=1)
 
 
 def run_trial(point: dict[str, Any], setup: Setup,

@@ -46,6 +46,18 @@ def test_paraphrase_is_seeded_per_text(tiny_model, tok):
     assert other != first
 
 
+def test_a_long_batch_mate_never_cuts_a_rows_budget(tiny_model, tok):
+    # 64-token context: a prefix of ~40 tokens beside a text that may write ~30 more.
+    long = " ".join(["The cat sees the dog in the garden."] * 10)
+    jobs = [(TEXTS[2] * 2, 7), (long, 8)]
+    plans = plan(tok, jobs, keep=0.5, context=tiny_model.config.context)
+    assert len(plans) == 2 and sum(len(p.ids) for p in plans[-1:]) + max(
+        p.budget for p in plans) > tiny_model.config.context  # they cannot share a batch
+    together = paraphrase(tiny_model, tok, jobs, keep=0.5, temperature=1.0)
+    alone = [paraphrase(tiny_model, tok, [job], keep=0.5, temperature=1.0)[0] for job in jobs]
+    assert together == alone
+
+
 def test_nothing_to_write_comes_back_unchanged(tiny_model, tok):
     jobs = [("single", 1), (TEXTS[0], 2), ("", 3)]
     out = paraphrase(tiny_model, tok, jobs, keep=1.0, temperature=1.0)

@@ -32,7 +32,12 @@ def test_sft_rows_and_masks_are_written_for_the_workers(tmp_path, jsonl, materia
     assert got.folder.parent == tmp_path / "artifacts" / "finetune-data"
     train, val = array_split(got.folder, "train"), array_split(got.folder, "val")
     assert (len(train), len(val)) == (16, 4) == (got.counts["train"], got.counts["val"])
-    assert train.mask is not None and train.seq_len == 33
+    # Padded rows end at the longest example: no row needs the rest of the context.
+    longest = max(int((np.asarray(split.tokens) != 1).sum(1).max()) for split in (train, val))
+    assert train.mask is not None and train.seq_len == val.seq_len == longest < 33
+    packed = prepare_sft(FinetuneConfig(data=str(path), val_fraction=0.2, pack=True), parent,
+                         33, tmp_path / "artifacts")
+    assert array_split(packed.folder, "train").seq_len == 33  # packing fills the context
     assert got.stats["examples"] == {"train": 16, "val": 4} and len(got.val_examples) == 4
     assert got.stats["bad_lines"] == {"count": 1, "lines": 21, "first": [
         {"line": 4, "reason": "not valid JSON (Expecting property name enclosed in double "
@@ -51,6 +56,8 @@ def test_the_folder_is_named_by_what_decides_the_rows(tmp_path, jsonl, material,
     assert again[0].folder == again[1].folder
     packed = prepare_sft(FinetuneConfig(data=str(path), pack=True), parent, 33, tmp_path / "a")
     assert packed.folder != again[0].folder
+    # Only the latest data is kept: the arrays of the earlier layout are gone.
+    assert packed.folder.exists() and not again[0].folder.exists()
     path.write_text(path.read_text() + '{"prompt": "one more", "response": "ok"}\n')
     assert prepare_sft(FinetuneConfig(data=str(path)), parent, 33,
                        tmp_path / "a").folder != again[0].folder

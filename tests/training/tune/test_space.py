@@ -67,6 +67,13 @@ def test_a_grid_larger_than_the_trial_budget_is_refused_naming_tune_grid():
     tune = TuneConfig(search="grid", trials=5)
     with pytest.raises(StageError, match=r"^tune.grid: 6 combinations .* tune.trials \(5\)"):
         grid_points(tune, {"train.lr": 0.003, "model.n_layer": 4})
+    # The default point is a trial too: off the grid, it counts against the budget.
+    tune = TuneConfig(search="grid", trials=6)
+    with pytest.raises(StageError, match=r"^tune.grid: 6 combinations \(.*\) plus the default "
+                                         r"point exceed tune.trials \(6\)"):
+        grid_points(tune, {"train.lr": 0.002, "model.n_layer": 4})
+    assert len(grid_points(TuneConfig(search="grid", trials=7),
+                           {"train.lr": 0.002, "model.n_layer": 4})) == 7
 
 
 @pytest.mark.parametrize(("grid", "message"), [
@@ -169,7 +176,7 @@ def test_the_grid_plan_checks_the_model_each_point_builds():
                                           "grid": {"model.n_embd": [64.0, 36.0]}})
     with pytest.raises(StageError, match=r"^tune.grid.model.n_embd: 36 is not a multiple of 8"):
         search_plan(p, model_of(p), VOCAB)
-    p = params(tune={"search": "grid", "trials": 2, "grid": {"train.lr": [0.001, 0.01]}})
+    p = params(tune={"search": "grid", "trials": 3, "grid": {"train.lr": [0.001, 0.01]}})
     plan = search_plan(p, model_of(p), VOCAB)
     assert plan["points"] == [{"train.lr": 0.003}, {"train.lr": 0.001}, {"train.lr": 0.01}]
     assert math.isclose(plan["default"]["train.lr"], p.train.lr)
@@ -177,6 +184,6 @@ def test_the_grid_plan_checks_the_model_each_point_builds():
 
 def test_a_grid_point_the_model_refuses_names_the_grid_and_the_model_key():
     p = params(model={"arch": "hybrid", "attn_every": 2},
-               tune={"search": "grid", "trials": 2, "grid": {"model.n_layer": [1.0, 2.0]}})
+               tune={"search": "grid", "trials": 3, "grid": {"model.n_layer": [1.0, 2.0]}})
     with pytest.raises(StageError, match=r"^tune.grid: model.attn_every: 2 exceeds "):
         search_plan(p, model_of(p), VOCAB)

@@ -22,7 +22,9 @@ VOCAB, CONTEXT = 64, 16
 def write_shards(folder):
     rng = np.random.default_rng(0)
     for split, rows in (("train", 64), ("val", 16)):
-        tokens = rng.integers(2, VOCAB, (rows, CONTEXT + 1)).astype("<u2")
+        # Counting from a random start: learnable, so a trained trial's loss goes down.
+        starts = rng.integers(0, VOCAB - 2, (rows, 1))
+        tokens = ((starts + np.arange(CONTEXT + 1)) % (VOCAB - 2) + 2).astype("<u2")
         tokens.tofile(folder / f"{split}.bin")
         header = ShardHeader(split=split, dtype="uint16", vocab_size=VOCAB,
                              seq_len=CONTEXT + 1, sequences=rows, tokens=tokens.size,
@@ -55,6 +57,18 @@ def test_a_trial_reports_every_eval_every_steps_up_to_tune_max_steps(setup):
     assert [r["step"] for r in reports] == [2, 4, 6]
     assert set(reports[0]) == {"step", "val_loss", "train_loss"}
     assert reports[-1]["val_loss"] < reports[0]["val_loss"]
+
+
+def test_a_trial_steps_with_the_global_batch_train_would_use(setup):
+    from dataclasses import replace
+
+    from training.tune.trial import trial_config
+
+    params = replace(setup.params, train=replace(setup.params.train, num_workers=3,
+                                                 grad_accum=2))
+    cfg = trial_config(params)
+    assert (cfg.num_workers, cfg.grad_accum) == (1, 6)
+    assert cfg.global_batch() == params.train.global_batch()
 
 
 def test_the_same_point_gives_the_same_curve_and_another_point_another(setup):
