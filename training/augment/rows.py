@@ -88,16 +88,14 @@ def shape_of(obj: Any) -> tuple[str, dict[str, Any]] | str:
     return "none of prompt/response, messages or text"
 
 
-def parse_lines(lines: Iterable[str]) -> Batch:
+def parse_lines(lines: Iterable[str | bytes]) -> Batch:
     """Rows of JSONL lines (numbered from 1; blank lines are skipped silently)."""
+    from llmlake.jsonl import json_lines
+
     batch, seen = Batch(), {}
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            batch.malformed.append({"line": n, "reason": f"bad JSON: {exc}"})
+    for n, obj, problem in json_lines(lines):
+        if problem:
+            batch.malformed.append({"line": n, "reason": problem})
             continue
         _add(batch, seen, n, obj, obj.get("id") if isinstance(obj, dict) else None,
              f"line-{n}")
@@ -126,9 +124,9 @@ def read_input(path: str) -> Batch:
         raise StageError("augment.input: name a JSONL file or a Delta table")
     if Path(path).is_file():
         try:
-            with open(path, encoding="utf-8") as fh:
+            with open(path, "rb") as fh:  # bytes: a line that is not UTF-8 is one problem
                 return parse_lines(fh)
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise StageError(f"augment.input: cannot read {path}: {exc}") from exc
     if "://" not in path and not Path(path).exists():
         raise MissingInput(f"llmlake augment: augment.input {path} does not exist (the "

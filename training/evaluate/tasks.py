@@ -33,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -83,20 +82,12 @@ class Problem:
 def parse_task(lines: Iterable[str | bytes]) -> tuple[list[Example], list[Problem]]:
     """The well-formed examples of a JSONL task and a :class:`Problem` per malformed line;
     blank lines are skipped (but counted)."""
+    from llmlake.jsonl import json_lines
+
     examples, problems = [], []
-    for number, raw in enumerate(lines, start=1):
-        try:
-            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError:
-            problems.append(Problem(number, "not UTF-8 text"))
-            continue
-        line = line.lstrip("\ufeff")
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            problems.append(Problem(number, f"not JSON ({e.msg} at column {e.colno})"))
+    for number, obj, problem in json_lines(lines):
+        if problem:
+            problems.append(Problem(number, problem))
             continue
         reason = _malformed(obj)
         if reason:

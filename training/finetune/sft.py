@@ -40,7 +40,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,11 +99,11 @@ def _chat(messages: Any) -> list[Turn] | str:
 
 def parse_line(text: str) -> list[Turn] | str:
     """One JSONL line's turns, or the reason it is malformed."""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg})"
-    return parse_object(obj)
+    from llmlake.jsonl import json_lines
+
+    for _, obj, problem in json_lines([text]):
+        return problem or parse_object(obj)
+    return "a blank line"
 
 
 def parse_object(obj: Any) -> list[Turn] | str:
@@ -122,19 +121,12 @@ def parse_object(obj: Any) -> list[Turn] | str:
 def read_examples(path: str | Path) -> tuple[list[Example], list[BadLine]]:
     """The file's examples and its malformed lines, both with 1-based line numbers."""
     examples, bad = [], []
+    from llmlake.jsonl import json_lines
+
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, 1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                bad.append(BadLine(number, "not UTF-8"))
-                continue
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                bad.append(BadLine(number, f"not valid JSON ({exc.msg})"))
+        for number, obj, problem in json_lines(fh):
+            if problem:
+                bad.append(BadLine(number, problem))
                 continue
             parsed = parse_object(obj)
             if isinstance(parsed, str):

@@ -25,11 +25,19 @@ def test_malformed_lines_are_reported_with_their_numbers(input_file, rows):
     assert [r.id for r in batch.rows] == [r["id"] for r in rows]
     got = {m["line"]: m["reason"] for m in batch.malformed}
     assert sorted(got) == [13, 14, 15, 16, 17]
-    assert got[13].startswith("bad JSON")
+    assert got[13].startswith("not JSON")
     assert got[14] == "not a JSON object (list)"
     assert got[15] == "prompt and response must both be text"
     assert got[16] == "messages hold no assistant turn"
     assert got[17] == "none of prompt/response, messages or text"
+
+
+def test_a_line_that_is_not_utf8_is_one_problem_not_the_end_of_the_file(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"text": "one two"}\n{"text": "caf\xe9"}\n{"text": "three four"}\n')
+    batch = read_input(str(path))
+    assert [r.id for r in batch.rows] == ["line-1", "line-3"]
+    assert batch.malformed == [{"line": 2, "reason": "not UTF-8 text"}]
 
 
 def test_ids_blank_lines_and_duplicates():

@@ -40,8 +40,8 @@ def test_sft_rows_and_masks_are_written_for_the_workers(tmp_path, jsonl, materia
     assert array_split(packed.folder, "train").seq_len == 33  # packing fills the context
     assert got.stats["examples"] == {"train": 16, "val": 4} and len(got.val_examples) == 4
     assert got.stats["bad_lines"] == {"count": 1, "lines": 21, "first": [
-        {"line": 4, "reason": "not valid JSON (Expecting property name enclosed in double "
-                              "quotes)"}]}
+        {"line": 4, "reason": "not JSON (Expecting property name enclosed in double "
+                              "quotes at column 2)"}]}
     share = got.stats["target_share"]
     tokens = np.asarray(train.tokens)
     assert share == pytest.approx(train.mask.sum() / (tokens != 1).sum(), abs=1e-4)

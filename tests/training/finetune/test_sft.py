@@ -29,7 +29,7 @@ PAIR = [("user", "p"), ("assistant", "r")]
 
 
 @pytest.mark.parametrize(("line", "reason"), [
-    ('{"prompt": "p"', "not valid JSON"),
+    ('{"prompt": "p"', "not JSON"),
     ('["p", "r"]', "not a JSON object (list)"),
     ('{"response": "r"}', "no 'prompt'"),
     ('{"prompt": "p"}', "no 'response'"),
@@ -78,7 +78,7 @@ def test_bad_lines_are_counted_with_their_numbers_and_skipped(tmp_path, jsonl):
     examples, bad = read_examples(path)
     assert [e.line for e in examples] == [1, 5]  # line 3 is blank: neither
     assert [(b.line, b.reason.split(" (")[0]) for b in bad] == [
-        (2, "not valid JSON"), (4, "'response' is empty"), (6, "not UTF-8")]
+        (2, "not JSON"), (4, "'response' is empty"), (6, "not UTF-8 text")]
 
 
 def test_more_bad_lines_than_allowed_is_a_named_decision():
