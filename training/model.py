@@ -406,7 +406,8 @@ class LanguageModel(nn.Module):
                  top_k: int | None = None) -> torch.Tensor:
         """``idx`` (B, T) followed by ``max_new_tokens`` sampled tokens (greedy at
         temperature 0), decoding with the cache."""
-        cache = self.new_cache(idx.shape[0], idx.shape[1] + max_new_tokens)
+        # The last new token is never fed back: a prompt may fill the context but one.
+        cache = self.new_cache(idx.shape[0], idx.shape[1] + max_new_tokens - 1)
         logits, _ = self(idx, cache=cache)
         out = [idx]
         for i in range(max_new_tokens):

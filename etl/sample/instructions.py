@@ -63,9 +63,8 @@ def instruction_lines(cfg: SampleConfig) -> list[str]:
 
 
 def write_instructions(cfg: SampleConfig, path: Path) -> dict[str, int]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from llmlake.lake import write_atomic
+
     lines = instruction_lines(cfg)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines))
-    tmp.replace(path)
+    write_atomic(path, lambda fh: fh.write("".join(f"{line}\n" for line in lines)))
     return {"examples": cfg.sft_examples, "malformed": cfg.sft_bad}

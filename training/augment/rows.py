@@ -32,8 +32,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,18 +185,11 @@ def to_jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write through a temporary file in the same folder and a rename: no half files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(to_jsonl(rows))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the next stage may run as someone else
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Through a temporary file and a rename (:func:`llmlake.lake.write_atomic`): no half
+    files."""
+    from llmlake.lake import write_atomic
+
+    return write_atomic(path, lambda fh: fh.write(to_jsonl(rows).decode()))
 
 
 def columns_of(rows: list[dict[str, Any]]) -> dict[str, list[str | None]]:

@@ -1,7 +1,6 @@
 """Greedy decoding and the exact-match score of a fine-tuned model.
 
-:func:`greedy` is a plain forward loop over the model with its decode cache: the argmax
-token each step, stopping at EOS. :func:`exact_match` asks whether a val example's prompt
+:func:`greedy` is the model's own decoding at temperature 0, cut at the first EOS. :func:`exact_match` asks whether a val example's prompt
 (every token before its last answer) makes the model write that answer and then EOS, with
 at most the answer's length plus one new tokens; the score is the share that do. Imports
 torch only (through the model).
@@ -33,24 +32,16 @@ from training.model import LanguageModel
 MAX_EXAMPLES = 100
 
 
-@torch.no_grad()
 def greedy(model: LanguageModel, prompt: list[int], max_new: int, eos_id: int,
            device: str | torch.device = "cpu") -> list[int]:
-    """Up to ``max_new`` argmax tokens after ``prompt``, ending at the first EOS (kept)."""
-    room = model.config.context - len(prompt) + 1  # the last new token is never fed back
-    max_new = min(max_new, room)
+    """Up to ``max_new`` argmax tokens after ``prompt`` (:meth:`LanguageModel.generate` at
+    temperature 0), ending at the first EOS (kept)."""
+    max_new = min(max_new, model.config.context - len(prompt) + 1)
     if max_new <= 0:
         return []
-    cache = model.new_cache(1, len(prompt) + max_new - 1 or 1, device=device)
     idx = torch.tensor([prompt], dtype=torch.long, device=device)
-    out: list[int] = []
-    while True:
-        logits, _ = model(idx, cache=cache)
-        token = int(logits[0, -1].argmax())
-        out.append(token)
-        if token == eos_id or len(out) == max_new:
-            return out
-        idx = torch.tensor([[token]], dtype=torch.long, device=device)
+    new = model.generate(idx, max_new, temperature=0)[0, len(prompt):].tolist()
+    return new[:new.index(eos_id) + 1] if eos_id in new else new
 
 
 def exact_match(model: LanguageModel, examples: list[Encoded], eos_id: int,

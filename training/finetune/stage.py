@@ -45,7 +45,7 @@ from typing import Any
 
 from llmlake.config import Params
 from llmlake.lake import write_csv
-from llmlake.stage import Shell, StageError, stage_shell
+from llmlake.stage import Shell, stage_shell
 
 # What evaluation and the model card read from a model's lineage: carried to the child.
 CARRIED = ("upstream", "data", "tables")
@@ -65,6 +65,7 @@ def run(params: Params) -> dict[str, Any]:
     from training.finetune.parent import resolve_parent
     from training.finetune.prepare import describe, prepare_continue, prepare_sft
     from training.train.fit import ray_session, run_name, storage_root
+    from training.train.stage import fail_plan, fit_or_fail
 
     cfg = params.finetune
     with stage_shell("finetune", params) as sh:
@@ -88,8 +89,8 @@ def run(params: Params) -> dict[str, Any]:
         sh.log.info("finetune: %s from %s, %d workers, run %s", cfg.mode, parent.folder,
                     loop_cfg.num_workers, name)
         with sh.step("train"), ray_session(params.ray):
-            config = worker_config(loop_cfg, parent, prepared, _fail_plan(storage, name))
-            result = _fit(config, loop_cfg, name, storage)
+            config = worker_config(loop_cfg, parent, prepared, fail_plan(storage, name))
+            result = fit_or_fail(sh, config, loop_cfg, name, storage)
         out = Path(cfg.out) if cfg.out else sh.lake.artifact("finetuned")
         with sh.step("export"):
             lineage = _lineage(params, parent, identity, prepared, loop_cfg, name)
@@ -118,23 +119,6 @@ def worker_config(loop_cfg: Any, parent: Any, prepared: Any,
             "fail_at": fail_at}
 
 
-def _fail_plan(storage: str, name: str) -> dict[str, Any] | None:
-    """The train stage's fault injection (``LLMLAKE_FAIL_AT``) for this run."""
-    from training.train.stage import _fail_plan as plan
-
-    return plan(storage, name)
-
-
-def _fit(worker_config: dict[str, Any], cfg: Any, name: str, storage: str) -> Any:
-    from training.train.fit import fit
-
-    try:
-        return fit(worker_config, cfg, name, storage, None)
-    except Exception as exc:  # Ray's TrainingFailedError wraps the worker's traceback
-        raise StageError(f"llmlake finetune: training failed after {cfg.max_failures} "
-                         f"restarts: {str(exc).strip().splitlines()[-1]}") from exc
-
-
 def _lineage(params: Params, parent: Any, identity: dict[str, Any], prepared: Any,
              loop_cfg: Any, name: str) -> dict[str, Any]:
     from training.train.stage import git_revision
@@ -152,15 +136,11 @@ def _lineage(params: Params, parent: Any, identity: dict[str, Any], prepared: An
 
 def _export(sh: Shell, result: Any, parent: Any, out: Path, lineage: dict[str, Any]
             ) -> tuple[Any, Any]:
-    from training.checkpoint import load_checkpoint, save_model
+    from training.checkpoint import save_model
     from training.finetune.parent import tokenizer_copy
-    from training.model import LanguageModel, ModelConfig
+    from training.train.stage import final_model
 
-    if result.checkpoint is None:
-        raise StageError("llmlake finetune: the run ended without a checkpoint")
-    model = LanguageModel(ModelConfig.from_dict(parent.config))
-    with result.checkpoint.as_directory() as folder:
-        state = load_checkpoint(folder, model)
+    state, model = final_model(sh, result, parent.config)
     lineage = {**lineage, "step": state.step, "tokens": state.tokens,
                "nodes": state.extra.get("nodes")}
     # save_model copies a folder whole: hand it the tokenizer files alone.
@@ -182,9 +162,7 @@ def _exact_match(params: Params, model: Any, prepared: Any, parent: Any) -> dict
 
 
 def _metrics(mode: str, state: Any, prepared: Any, wall: float) -> dict[str, Any]:
-    vals = [r for r in state.log if r.get("val_loss") != ""]
-    trains = [r for r in state.log if r.get("train_loss") != ""]
-    return {"mode": mode, "steps": state.step, "tokens": state.tokens, **prepared.stats,
-            "first_val_loss": vals[0]["val_loss"], "val_loss": vals[-1]["val_loss"],
-            "train_loss": trains[-1]["train_loss"] if trains else None,
-            "restarts": state.extra.get("restarts", []), "wall_seconds": round(wall, 1)}
+    from training.train.stage import loss_summary
+
+    return {"mode": mode, **loss_summary(state), **prepared.stats,
+            "wall_seconds": round(wall, 1)}

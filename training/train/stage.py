@@ -158,7 +158,7 @@ def run(params: Params) -> dict[str, Any]:
             "shards": str(sh.lake.artifact("shards").resolve()), "counts": counts,
             "seq_len": cfg.context + 1, "pad_id": pad_id, "threads": cfg.cpus_per_worker,
             "warm_start": str(Path(cfg.warm_start).resolve()) if cfg.warm_start else "",
-            "fail_at": _fail_plan(storage, name)}
+            "fail_at": fail_plan(storage, name)}
         sh.log.info("train: %s (%s, %d layers, %d wide), %d workers, run %s",
                     params.model.preset, model_cfg.arch, model_cfg.n_layer, model_cfg.n_embd,
                     cfg.num_workers, name)
@@ -166,7 +166,7 @@ def run(params: Params) -> dict[str, Any]:
             # Absolute: Ray Data's read tasks do not run in this working directory.
             readable = source if "://" in source else str(Path(source).resolve())
             datasets = delta_datasets(readable, version) if cfg.data == "delta" else None
-            result = _fit(worker_config, cfg, name, storage, datasets)
+            result = fit_or_fail(sh, worker_config, cfg, name, storage, datasets)
         with sh.step("export"):
             lineage = {"run": name, "tables": {"gold/sequences": data_id},
                        "upstream": _upstream(sh), "data": data_summary(sh.lake),
@@ -198,7 +198,7 @@ def _vocab(tok_dir: Path) -> tuple[int, int]:
     return tok.get_vocab_size(), tok.token_to_id(PAD)
 
 
-def _fail_plan(storage: str, name: str) -> dict[str, Any] | None:
+def fail_plan(storage: str, name: str) -> dict[str, Any] | None:
     spec = os.environ.get(FAIL_ENV, "")
     if not spec:
         return None
@@ -206,26 +206,36 @@ def _fail_plan(storage: str, name: str) -> dict[str, Any] | None:
     return {"rank": int(rank), "step": int(step), "marker": f"{storage}/{name}/failed-{spec}"}
 
 
-def _fit(worker_config: dict[str, Any], cfg: Any, name: str, storage: str,
-         datasets: Any) -> Any:
+def fit_or_fail(sh: Shell, worker_config: dict[str, Any], cfg: Any, name: str,
+                storage: str, datasets: Any = None) -> Any:
+    """Ray Train's run of the loop; a failure past its restarts is one StageError line
+    naming the command (train and finetune both train this way)."""
     from training.train.fit import fit
 
     try:
         return fit(worker_config, cfg, name, storage, datasets)
     except Exception as exc:  # Ray's TrainingFailedError wraps the worker's traceback
-        raise StageError(f"llmlake train: training failed after {cfg.max_failures} "
+        raise StageError(f"{sh.spec.command}: training failed after {cfg.max_failures} "
                          f"restarts: {str(exc).strip().splitlines()[-1]}") from exc
 
 
-def _export(sh: Shell, result: Any, tok_dir: Path, lineage: dict[str, Any]) -> tuple[Any, int]:
-    from training.checkpoint import load_checkpoint, save_model
+def final_model(sh: Shell, result: Any, model_config: dict[str, Any]) -> tuple[Any, Any]:
+    """The run's last checkpoint as a model, and its state (step, tokens, log)."""
+    from training.checkpoint import load_checkpoint
     from training.model import LanguageModel, ModelConfig
 
     if result.checkpoint is None:
-        raise StageError("llmlake train: the run ended without a checkpoint")
-    model = LanguageModel(ModelConfig.from_dict(lineage["model"]))
+        raise StageError(f"{sh.spec.command}: the run ended without a checkpoint")
+    model = LanguageModel(ModelConfig.from_dict(model_config))
     with result.checkpoint.as_directory() as folder:
         state = load_checkpoint(folder, model)
+    return state, model
+
+
+def _export(sh: Shell, result: Any, tok_dir: Path, lineage: dict[str, Any]) -> tuple[Any, int]:
+    from training.checkpoint import save_model
+
+    state, model = final_model(sh, result, lineage["model"])
     lineage = {**lineage, "step": state.step, "tokens": state.tokens,
                "nodes": state.extra.get("nodes")}
     save_model(sh.lake.artifact("model"), model, tok_dir, lineage)
@@ -233,12 +243,17 @@ def _export(sh: Shell, result: Any, tok_dir: Path, lineage: dict[str, Any]) -> t
     return state, model.num_params()
 
 
-def _metrics(state: Any, num_params: int, wall: float) -> dict[str, Any]:
+def loss_summary(state: Any) -> dict[str, Any]:
+    """Steps, tokens, the first and last validation loss and the last train loss of a run."""
     vals = [r for r in state.log if r.get("val_loss") != ""]
     trains = [r for r in state.log if r.get("train_loss") != ""]
-    return {"steps": state.step, "tokens": state.tokens, "params": num_params,
+    return {"steps": state.step, "tokens": state.tokens,
             "first_val_loss": vals[0]["val_loss"], "val_loss": vals[-1]["val_loss"],
             "train_loss": trains[-1]["train_loss"] if trains else None,
-            "restarts": state.extra.get("restarts", []), "wall_seconds": round(wall, 1),
+            "restarts": state.extra.get("restarts", [])}
+
+
+def _metrics(state: Any, num_params: int, wall: float) -> dict[str, Any]:
+    return {**loss_summary(state), "params": num_params, "wall_seconds": round(wall, 1),
             "tokens_per_s": round(state.tokens / state.train_seconds, 1)
             if state.train_seconds else None}
