@@ -34,12 +34,13 @@ endif
 sync = if [ -x $(BIN)/python ] && [ "$(REBUILD)" != yes ]; then $(UV) sync --locked $(1); \
 	else $(UV) sync --locked --python $(PYTHON) $(1); fi
 
-.PHONY: setup demo test test-e2e lint audit bench clean help
+.PHONY: setup demo test test-e2e test-cluster lint audit bench clean help
 
 help:
 	@echo "make demo   - set up, then run the pipeline (dvc repro) on the sample corpus"
 	@echo "make test   - set up, then run the test suite"
 	@echo "make test-e2e - the minutes-long tests: drift -> retrain end to end, tuning, fine-tuning"
+	@echo "make test-cluster - the ETL on a loopback Spark standalone cluster and an S3-compatible lake"
 	@echo "make browser - install Debian's Chromium for the browser tests (root)"
 	@echo "make lint   - ruff"
 	@echo "make audit  - pip-audit over the locked dependencies"
@@ -69,6 +70,11 @@ test: setup
 test-e2e: setup
 	LLMLAKE_E2E=1 $(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
+# The tests marked cluster: a Spark standalone master and worker, an S3-compatible server
+# (moto), all on loopback and all stopped by the tests; minutes each, so not in `make test`.
+test-cluster: setup
+	LLMLAKE_CLUSTER=1 $(BIN)/pytest -m cluster $(PYTEST_ARGS)
+
 lint: setup
 	$(BIN)/ruff check .
 
@@ -91,6 +97,8 @@ bench: $(UV)
 	$(BIN)/dvc repro train
 	$(BIN)/python bench/train_ray.py
 	$(BIN)/python bench/generate_throughput.py
+	$(BIN)/python bench/scale.py --sizes 10000,100000,1000000
+	$(BIN)/python bench/performance.py
 
 # Chromium for the browser tests (tests/browser_helpers.py): the distribution's package, never
 # Playwright's browser download. Installs Debian's chromium only when no Chromium is on PATH

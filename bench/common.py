@@ -36,8 +36,14 @@ RESULTS = ROOT / "bench" / "results"
 
 def tree_rss(proc) -> int:
     """Resident bytes of a psutil process and all its descendants."""
+    import psutil
+
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    try:
+        tree = [proc, *proc.children(recursive=True)]
+    except psutil.Error:  # the root itself has exited
+        return 0
+    for p in tree:
         # A worker can exit between listing and reading.
         with contextlib.suppress(Exception):
             total += p.memory_info().rss
@@ -211,7 +217,9 @@ def sample_crawl(out: Path, docs: int, seed: int, **options: object) -> Path:
     print(f"generating {docs} documents ...", flush=True)
     # Its INFO lines name the output folder: a machine path has no place in our output.
     logging.getLogger("etl.sample.stage").setLevel(logging.WARNING)
-    sample.run(params_from_dict({"sample": {"out": str(out), **settings}}))
+    # Its report goes beside the crawl, never into the repo's committed reports/.
+    sample.run(params_from_dict({"sample": {"out": str(out), **settings},
+                                 "lake": {"reports": str(out / "reports")}}))
     marker.write_text(json.dumps(settings))
     return out
 

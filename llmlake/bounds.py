@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,3 +97,21 @@ class Bounded:
 
     def __post_init__(self) -> None:
         check_bounds(type(self), vars(self))
+
+
+# A Delta table property duration, as Delta parses it ("interval 7 days").
+_INTERVAL = re.compile(r"interval (\d+) (second|minute|hour|day|week)s?")
+_HOURS = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1, "day": 24, "week": 168}
+
+
+def interval_hours(text: str) -> float:
+    """Hours in a Delta interval property value; ValueError if it is not one.
+
+    >>> interval_hours("interval 365 days"), interval_hours("interval 1 week")
+    (8760, 168)
+    """
+    match = _INTERVAL.fullmatch(text.strip().lower())
+    if match is None:
+        raise ValueError(f"expected 'interval <n> <seconds|minutes|hours|days|weeks>', "
+                         f"got {text!r}")
+    return int(match.group(1)) * _HOURS[match.group(2)]

@@ -11,16 +11,22 @@ Example::
     llmlake --set sample.docs=500 sample --out data/raw/sample
     llmlake etl ingest
     llmlake validate bronze
+    llmlake lake vacuum --dry-run
+
+Besides the stages, ``llmlake lake optimize|vacuum`` keep the Delta tables small and
+refuse to delete any table version a lineage file or model still names.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 import click
 
 from llmlake.config import ConfigError, Params, as_dict, load_params
+from llmlake.lake import TABLES
 from llmlake.stages import STAGES, StageSpec
 
 
@@ -103,6 +109,62 @@ def _stage_command(spec: StageSpec) -> click.Command:
 
 for _spec in STAGES:
     (etl if _spec.group == "etl" else cli).add_command(_stage_command(_spec))
+
+
+@cli.group()
+def lake() -> None:
+    """Delta table upkeep: compaction and vacuum that keep every version lineage pins."""
+
+
+def run_upkeep(action: Callable[[], object]) -> None:
+    """Run an upkeep command; a refusal or error becomes one line and exit status 1."""
+    from llmlake.spark import SparkSetupError
+    from llmlake.stage import StageError
+
+    try:
+        action()
+    except (StageError, SparkSetupError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@lake.command("optimize")
+@click.argument("tables", nargs=-1, metavar="[TABLE]...", type=click.Choice(TABLES))
+@click.option("--zorder-by", metavar="COLUMN", default=None,
+              help="Z-order the files by this column (every table named must have it).")
+@click.pass_context
+def lake_optimize(ctx: click.Context, tables: tuple[str, ...], zorder_by: str | None) -> None:
+    """Compact small files of the lake's tables (default: all); writes
+    reports/lake_optimize.json."""
+    from llmlake.upkeep_spark import run_optimize
+
+    run_upkeep(lambda: run_optimize(params_of(ctx), tables, zorder_by))
+
+
+@lake.command("vacuum")
+@click.argument("tables", nargs=-1, metavar="[TABLE]...", type=click.Choice(TABLES))
+@click.option("--retention-hours", type=float, default=None,
+              help="Delete files removed longer ago than this (default: "
+                   "lake.vacuum_retention_hours). Refused if it would delete a file of a "
+                   "version a lineage file or model pins.")
+@click.option("--to-pins", is_flag=True,
+              help="Use the shortest retention that keeps every pinned version (plus "
+                   "lake.vacuum_margin_hours), per table.")
+@click.option("--dry-run", is_flag=True, help="List the files it would delete, and the bytes.")
+@click.option("--force", is_flag=True,
+              help="Allow a retention below the table's delta.deletedFileRetentionDuration "
+                   "(no query or write may be running). Pinned versions stay protected.")
+@click.pass_context
+def lake_vacuum(ctx: click.Context, tables: tuple[str, ...], retention_hours: float | None,
+                to_pins: bool, dry_run: bool, force: bool) -> None:
+    """Delete data files no version still needed holds (default: all tables); writes
+    reports/lake_vacuum.json."""
+    from llmlake.upkeep_spark import run_vacuum
+
+    if to_pins and retention_hours is not None:
+        raise click.UsageError("--to-pins and --retention-hours exclude each other")
+    extra = [] if retention_hours is None else [f"lake.vacuum_retention_hours={retention_hours}"]
+    run_upkeep(lambda: run_vacuum(params_of(ctx, *extra), tables, dry_run, force, to_pins))
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from llmlake.bounds import Bounded, bounded, fraction, seed_field
+from llmlake.bounds import Bounded, bounded, fraction, interval_hours, seed_field
 from llmlake.config_clean import CleanConfig
 from llmlake.config_eval import EvaluateConfig, ExportConfig, PromoteConfig
 from llmlake.config_finetune import AugmentConfig, FinetuneConfig, TuneConfig
@@ -51,6 +51,25 @@ class LakeConfig(Bounded):
     root: str = "lake"
     reports: str = "reports"
     artifacts: str = "artifacts"
+    # Set on every lake table (llmlake/tables.py, `llmlake lake optimize|vacuum`): how long
+    # the Delta log keeps a version readable, and how long removed files stay listed in it.
+    log_retention: str = "interval 365 days"
+    deleted_file_retention: str = "interval 7 days"
+    # `llmlake lake vacuum`: default retention, and the slack added to the retention that
+    # lineage pins need (writer clocks differ, and time passes before Spark's cutoff).
+    vacuum_retention_hours: float = bounded(168.0, min=0)
+    vacuum_margin_hours: float = bounded(1.0, min=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("log_retention", "deleted_file_retention"):
+            try:
+                interval_hours(getattr(self, key))
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        if interval_hours(self.log_retention) < interval_hours(self.deleted_file_retention):
+            raise ValueError(f"log_retention: must be at least deleted_file_retention "
+                             f"({self.deleted_file_retention}), got {self.log_retention}")
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,18 @@ class Lake:
         return Path(self.config.reports) / "lineage" / f"{stage}.json"
 
 
+def retention_properties(lake: LakeConfig) -> dict[str, str]:
+    """The table properties that keep the versions lineage names readable: the log entries
+    (``logRetentionDuration``, cleaned at checkpoints) and, for vacuum, how long removed
+    files stay listed (``deletedFileRetentionDuration``).
+
+    >>> retention_properties(LakeConfig())["delta.logRetentionDuration"]
+    'interval 365 days'
+    """
+    return {"delta.logRetentionDuration": lake.log_retention,
+            "delta.deletedFileRetentionDuration": lake.deleted_file_retention}
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -2,13 +2,19 @@
 
 Locally, ``delta-spark``'s ``configure_spark_with_delta_pip`` asks Spark to fetch the Delta
 jars from Maven Central on first use (cached in the Ivy cache after). On a cluster, submit
-with ``--packages io.delta:delta-spark_<spark>_2.13:<delta>`` and the session found by
-``getOrCreate`` is reused unchanged.
+with ``--packages io.delta:delta-spark_<spark>_2.13:<delta>`` (plus
+``org.apache.hadoop:hadoop-aws:<Spark's Hadoop>`` and the ``fs.s3a`` settings as ``--conf``
+for a lake on S3) and the session found by ``getOrCreate`` is reused unchanged.
+
+A lake on S3 (``lake.root: s3a://bucket/lake``, or ``s3a`` settings in ``spark.conf``)
+also loads Hadoop's ``hadoop-aws`` and the ``fs.s3a`` settings of :mod:`llmlake.storage`;
+small facts about a table (its version, its log) come from delta-rs, locally or on S3.
 
 Example::
 
     >>> from llmlake.config import SparkConfig
     >>> spark = get_spark(SparkConfig(master="local[2]"))   # doctest: +SKIP
+    >>> spark = get_spark(SparkConfig(), lake_root="s3a://bucket/lake")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -42,12 +48,20 @@ def _running_under_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def get_spark(config: SparkConfig) -> SparkSession:
+def get_spark(config: SparkConfig, lake_root: str | None = None,
+              sources: tuple[str, ...] | list[str] = ()) -> SparkSession:
+    """The session (started on first call); ``lake_root`` or ``sources`` (input paths) on S3
+    add ``hadoop-aws``."""
     from delta import configure_spark_with_delta_pip
     from pyspark.sql import SparkSession
 
+    from llmlake import storage
+
+    s3a = storage.needs_s3a(lake_root, config.conf, sources)
     builder = SparkSession.builder.appName(config.app_name)
     settings = {
+        # Before config.conf, so the user's spark.conf wins (an instance role, say).
+        **(storage.spark_settings() if s3a else {}),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
@@ -72,7 +86,8 @@ def get_spark(config: SparkConfig) -> SparkSession:
     for key, value in settings.items():
         builder = builder.config(key, value)
     if not _running_under_submit() and "spark.jars" not in config.conf:
-        builder = configure_spark_with_delta_pip(builder)
+        extra = [storage.hadoop_aws_package()] if s3a else []
+        builder = configure_spark_with_delta_pip(builder, extra_packages=extra)
     try:
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel(config.log_level)
@@ -95,26 +110,32 @@ def _delta_loaded(spark: SparkSession) -> bool:
 
 
 def is_local(path: str) -> bool:
-    return "://" not in path and not path.startswith("file:")
+    """True for a path on the local file system (not an object store URI)."""
+    from llmlake.storage import is_remote
+
+    return not is_remote(path) and not path.startswith("file:")
 
 
 def log_table(path: str):
-    """delta-rs's view of a local Delta table, or None if there is no table at ``path``.
+    """delta-rs's view of a Delta table (local or on S3), or None if there is none at ``path``.
 
     Reading a table's log with delta-rs takes milliseconds where a Spark job takes seconds,
-    so small facts about a local table (version, properties, row counts) come from here.
+    so small facts about a table (version, properties, row counts) come from here.
     """
-    from deltalake import DeltaTable
+    from llmlake.storage import open_table, table_exists
 
-    return DeltaTable(path) if DeltaTable.is_deltatable(path) else None
+    return open_table(path) if table_exists(path) else None
 
 
 def delta_version(spark: SparkSession | None, path: str) -> int | None:
     """Latest committed version of the Delta table at ``path`` (None if there is none);
-    ``spark`` is only needed for a table that is not on the local file system."""
+    ``spark`` is only needed for a store delta-rs is not set up for here (neither local
+    nor S3)."""
     from delta.tables import DeltaTable
 
-    if is_local(path):
+    from llmlake.storage import is_s3
+
+    if is_local(path) or is_s3(path):
         table = log_table(path)
         return None if table is None else table.version()
     if not DeltaTable.isDeltaTable(spark, path):

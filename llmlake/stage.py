@@ -7,7 +7,9 @@
   and batch, so ``DESCRIBE HISTORY`` tells who wrote what;
 * ``sh.batch``: a unique id of this run (``dedup-20261129T101500123456Z-3fa1``), and
   ``sh.staging(...)``, a folder of this run alone under ``<lake>/_staging/<stage>/<batch>``,
-  removed when the stage ends, so two runs at once never read each other's files;
+  so two runs at once never read each other's files. It is removed once the stage has
+  committed (``sh.drop_staging()``, called by ``finish``) or ends; the first ``staging``
+  call of a run removes what killed runs of the stage left (:mod:`llmlake.staging`);
 * ``sh.step("name")``: step timings, logged as each step starts and ends;
 * ``sh.require("silver/documents")``: the missing-input check, one line naming the table
   and the command that makes it (:class:`MissingInput`, printed without a traceback);
@@ -40,7 +42,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -81,7 +82,9 @@ class Shell:
         self.steps = Steps(self.log, self.label)
         self.started = time.time()
         self.inputs: dict[str, dict[str, Any]] = {}
-        self._staging_root = f"{params.lake.root.rstrip('/')}/_staging/{name}/{self.batch}"
+        self._stage_staging = f"{params.lake.root.rstrip('/')}/_staging/{name}"
+        self._staging_root = f"{self._stage_staging}/{self.batch}"
+        self._marker: str | None = None  # this run's owner marker, once it stages
 
     @property
     def label(self) -> str:
@@ -90,8 +93,13 @@ class Shell:
     @cached_property
     def spark(self) -> SparkSession:
         from llmlake.spark import get_spark
+        from llmlake.tables import use_lake_defaults
 
-        spark = get_spark(self.params.spark)
+        # ingest.sources too: a local lake may still read its crawl from S3.
+        spark = get_spark(self.params.spark, lake_root=self.params.lake.root,
+                          sources=self.params.ingest.sources)
+        # Tables this stage creates keep their log as long as lineage may name a version.
+        use_lake_defaults(spark, self.params.lake)
         spark.conf.set(USER_METADATA, json.dumps({"stage": self.label, "batch": self.batch}))
         return spark
 
@@ -106,15 +114,58 @@ class Shell:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def staging(self, name: str = "") -> str:
+        """A path in this run's staging folder. The first call marks the folder as this
+        process's and removes the folders of runs of this stage whose owner is gone."""
+        if self._marker is None:
+            self._claim_staging()
         return f"{self._staging_root}/{name}".rstrip("/")
+
+    def _staging_fs(self):
+        from llmlake.staging import StagingFs
+
+        local = _local(self._staging_root)
+        return StagingFs(None if local else self.spark, local)
+
+    def _claim_staging(self) -> None:
+        from llmlake.staging import host_name, marker_name, sweep
+
+        fs, host = self._staging_fs(), host_name()
+        try:
+            removed = sweep(fs, self._stage_staging, time.time(), host, keep=self.batch)
+        except Exception as exc:  # leftovers cost space, not correctness
+            removed = []
+            self.log.warning("%s: could not sweep %s: %s", self.label, self._stage_staging, exc)
+        if removed:
+            self.log.info("%s: removed the staging of %d ended run(s): %s", self.label,
+                          len(removed), ", ".join(removed))
+        # Written before anything is staged, so a sweep never sees this run's folder alone.
+        self._marker = f"{self._stage_staging}/{marker_name(self.batch, os.getpid(), host)}"
+        fs.touch(self._marker)
+
+    def drop_staging(self) -> None:
+        """Remove this run's staging folder and owner marker (and the stage's folder once
+        empty). Called when the stage has committed and read its staging for the last time;
+        idempotent, never fails the stage."""
+        if self._marker is None:
+            return
+        try:
+            fs = self._staging_fs()
+            fs.delete(self._staging_root)
+            fs.delete(self._marker)
+            fs.remove_if_empty(self._stage_staging)
+        except Exception as exc:  # the next run of the stage removes it
+            self.log.warning("could not remove staging folder %s: %s", self._staging_root, exc)
+        self._marker = None
 
     def table(self, name: str) -> str:
         return self.lake.table(name)
 
     def _spark_for(self, path: str) -> SparkSession | None:
-        """Spark for a table on a Hadoop file system; None for a local one, whose facts
-        delta-rs reads from the log (so a stage that needs no Spark never starts it)."""
-        return None if _local(path) else self.spark
+        """Spark for a table on a Hadoop file system; None for a local or S3 one, whose
+        facts delta-rs reads from the log (so a stage that needs no Spark never starts it)."""
+        from llmlake.storage import is_s3
+
+        return None if _local(path) or is_s3(path) else self.spark
 
     def version(self, table: str) -> int | None:
         """The table's latest Delta version, None if there is none."""
@@ -173,36 +224,22 @@ class Shell:
             record = {"stage": self.label, "inputs": self.inputs, "tables": outputs,
                       **(lineage or {})}
             write_json(self.lake.lineage(report), record)
+        self.drop_staging()
         self.log.info("%s done in %.1fs", self.label, seconds)
         return {**metrics, **timings}
 
     def close(self) -> None:
-        if "spark" in self.__dict__:
-            self.spark.conf.unset(USER_METADATA)
-            _remove(self.spark, self._staging_root)
-        else:
-            _remove(None, self._staging_root)
+        try:
+            if "spark" in self.__dict__:
+                self.spark.conf.unset(USER_METADATA)
+        finally:
+            self.drop_staging()
 
 
 def _local(path: str) -> bool:
     from llmlake.spark import is_local
 
     return is_local(path)
-
-
-def _remove(spark: SparkSession | None, path: str) -> None:
-    """Delete a staging folder, local or on a Hadoop file system; never fails the stage."""
-    try:
-        if _local(path):
-            shutil.rmtree(path, ignore_errors=True)
-            parent = Path(path).parent  # the stage's staging folder, once empty
-            if parent.exists() and not any(parent.iterdir()):
-                parent.rmdir()
-        elif spark is not None:
-            jpath = spark._jvm.org.apache.hadoop.fs.Path(path)
-            jpath.getFileSystem(spark._jsc.hadoopConfiguration()).delete(jpath, True)
-    except Exception as exc:  # a leftover staging folder is harmless: the next run has its own
-        get_logger(__name__).warning("could not remove staging folder %s: %s", path, exc)
 
 
 @contextmanager

@@ -1,18 +1,18 @@
 """Delta table I/O shared by the stages: insert-only MERGEs, quarantine, table state.
 
 Stages append documents keyed by ``doc_id`` and must be idempotent: re-running on the same
-input inserts nothing and commits no new version. :func:`pick_new` finds the new keys by
-shuffling key columns only, :func:`insert_new` writes them with an insert-only MERGE,
-:func:`merge_quarantine` does the same for quarantine rows and :func:`table_state` reports a
+input inserts nothing and commits no new version. :func:`merge_insert` writes new keys with
+an insert-only MERGE (ingest's bronze write, :mod:`etl.ingest.bronze`, picks one row per key
+first), :func:`merge_quarantine` does the same for quarantine rows and :func:`table_state` reports a
 table's version and row count for lineage. Every write goes through :func:`with_retries`:
 when two runs overlap, Delta's optimistic concurrency makes the later commit conflict, and
 it is redone on the new snapshot, so keys stay unique whatever runs overlap.
+:func:`use_lake_defaults` makes every table a session creates carry the retention
+properties (``lake.log_retention``) that keep the versions lineage names readable.
 
 Example::
 
-    >>> chosen, n_new, n_distinct = pick_new(spark, path, df.select("doc_id", "origin"),
-    ...                                      "doc_id", "origin")      # doctest: +SKIP
-    >>> insert_new(spark, path, df, chosen, "doc_id")                 # doctest: +SKIP
+    >>> merge_insert(spark, path, df, ["doc_id"])   # rows inserted     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llmlake.config import LakeConfig
+from llmlake.lake import retention_properties
 from llmlake.log import get_logger
 
 if TYPE_CHECKING:
@@ -33,36 +35,6 @@ T = TypeVar("T")
 QUARANTINE_KEYS = ["origin", "stage", "reason"]
 QUARANTINE_COLUMNS = ["origin", "stage", "reason", "payload", "doc_id", "batch",
                       "quarantined_at"]
-
-
-def pick_new(spark: SparkSession, path: str, keys: DataFrame, key: str, tie: str
-             ) -> tuple[DataFrame, int, int]:
-    """Choose one row per new key, working on the key columns only (no payload shuffle).
-
-    ``keys`` has the columns ``key`` and ``tie``; among rows with the same key the smallest
-    ``tie`` wins, and keys already in the Delta table at ``path`` are dropped. Returns the
-    chosen (key, tie) pairs (cached), their count and the number of distinct keys in the batch.
-    """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
-    chosen = keys.groupBy(key).agg(F.min(tie).alias(tie))
-    distinct = chosen.count()
-    if DeltaTable.isDeltaTable(spark, path):
-        existing = spark.read.format("delta").load(path).select(key)
-        chosen = chosen.join(existing, key, "left_anti")
-    chosen = chosen.cache()
-    return chosen, chosen.count(), distinct
-
-
-def insert_new(spark: SparkSession, path: str, rows: DataFrame, chosen: DataFrame,
-               key: str) -> None:
-    """Insert the chosen rows with an insert-only MERGE on ``key`` (see :func:`merge_insert`).
-
-    The MERGE (rather than an append) keeps the table free of duplicate keys even if
-    another ingest commits the same documents between our anti-join and our write.
-    """
-    merge_insert(spark, path, rows.join(chosen, chosen.columns, "left_semi"), [key])
 
 
 # Delta's optimistic concurrency: a commit that lost a race to another writer raises one of
@@ -92,6 +64,17 @@ def with_retries(action: Callable[[], T], what: str, attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
+# Delta applies session settings under this prefix to every table it creates.
+DEFAULTS_PREFIX = "spark.databricks.delta.properties.defaults."
+
+
+def use_lake_defaults(spark: SparkSession, lake: LakeConfig) -> None:
+    """Make every table this session creates carry :func:`retention_properties` (those
+    :func:`ensure_table` makes and those a stage writes with ``mode("overwrite")``)."""
+    for key, value in retention_properties(lake).items():
+        spark.conf.set(DEFAULTS_PREFIX + key.removeprefix("delta."), value)
+
+
 def ensure_table(spark: SparkSession, path: str, schema: Any) -> None:
     """Create an empty Delta table with ``schema`` unless one exists (two creators race
     to version 0; the loser's conflict is retried by the caller)."""
@@ -102,23 +85,24 @@ def ensure_table(spark: SparkSession, path: str, schema: Any) -> None:
 
 
 def merge_insert(spark: SparkSession, path: str, rows: DataFrame, keys: list[str],
-                 update_when: str | None = None) -> None:
+                 update_when: str | None = None) -> int:
     """Insert the rows whose ``keys`` the table lacks (a MERGE), creating the table first if
     needed; with ``update_when`` (an SQL condition over ``t`` and ``s``) matched rows that
     meet it are replaced too. Concurrent writers of the same keys cannot both insert them:
-    the later commit conflicts, is redone on the new snapshot and finds them present."""
+    the later commit conflicts, is redone on the new snapshot and finds them present.
+    Returns the rows the committed MERGE inserted."""
     from delta.tables import DeltaTable
 
     cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
-    def merge() -> None:
+    def merge() -> int:
         ensure_table(spark, path, rows.schema)
         builder = DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
         if update_when:
             builder = builder.whenMatchedUpdateAll(condition=update_when)
-        builder.whenNotMatchedInsertAll().execute()
+        return int(builder.whenNotMatchedInsertAll().execute().first()["num_inserted_rows"])
 
-    with_retries(merge, f"merge into {path}")
+    return with_retries(merge, f"merge into {path}")
 
 
 def merge_quarantine(spark: SparkSession, path: str, rows: DataFrame) -> int:
@@ -146,12 +130,13 @@ def merge_quarantine(spark: SparkSession, path: str, rows: DataFrame) -> int:
 def table_state(spark: SparkSession, path: str) -> dict[str, Any]:
     """A table's latest version and row count, for reports and lineage.
 
-    A local table's rows are summed from its files' statistics in the Delta log (no Spark
-    job); other file systems, or files written without row statistics, are counted by Spark.
+    A local or S3 table's rows are summed from its files' statistics in the Delta log (no
+    Spark job, delta-rs reads it); other file systems, or files written without row statistics, are counted by Spark.
     """
     from llmlake.spark import delta_version, is_local, log_table
+    from llmlake.storage import is_s3
 
-    if is_local(path):
+    if is_local(path) or is_s3(path):
         table = log_table(path)
         if table is None:
             return {"path": path, "version": None, "rows": 0}
@@ -200,8 +185,9 @@ def get_property(spark: SparkSession, path: str, key: str) -> str | None:
     from delta.tables import DeltaTable
 
     from llmlake.spark import is_local, log_table
+    from llmlake.storage import is_s3
 
-    if is_local(path):
+    if is_local(path) or is_s3(path):
         table = log_table(path)
         return None if table is None else table.metadata().configuration.get(key)
     props = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}

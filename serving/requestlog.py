@@ -124,7 +124,8 @@ class RequestLog:
     def __init__(self, requests_uri: str, feedback_uri: str, log_text: bool = True,
                  flush_seconds: float = 2.0, flush_rows: int = 200,
                  storage_options: dict[str, str] | None = None, *,
-                 max_backlog: int = 100_000, recent_ids: int = 100_000) -> None:
+                 max_backlog: int = 100_000, recent_ids: int = 100_000,
+                 table_config: dict[str, str] | None = None) -> None:
         if not (flush_seconds > 0 and min(flush_rows, recent_ids) >= 1
                 and max_backlog >= flush_rows):
             raise ValueError("flush_seconds must be above 0, flush_rows and recent_ids at "
@@ -132,6 +133,8 @@ class RequestLog:
         self.log_text, self.flush_seconds, self.flush_rows = log_text, flush_seconds, flush_rows
         self.storage_options, self.max_backlog, self.recent_ids = (
             storage_options, max_backlog, recent_ids)
+        # The lake's retention properties (llmlake.tables) over the log's own.
+        self.table_config = {**TABLE_CONFIG, **(table_config or {})}
         self.requests_uri, self.feedback_uri = _absolute(requests_uri), _absolute(feedback_uri)
         self._tables = {"request": _Table(self.requests_uri, REQUESTS_SCHEMA),
                         "feedback": _Table(self.feedback_uri, FEEDBACK_SCHEMA)}
@@ -368,7 +371,8 @@ class RequestLog:
             return
         try:
             DeltaTable.create(table.uri, table.schema, mode="ignore", partition_by=PARTITION,
-                              configuration=TABLE_CONFIG, storage_options=self.storage_options)
+                              configuration=self.table_config,
+                              storage_options=self.storage_options)
         except Exception:  # another process may have created it first
             if not DeltaTable.is_deltatable(table.uri, storage_options=self.storage_options):
                 raise
@@ -408,7 +412,12 @@ def _one_line(exc: BaseException) -> str:
 def from_params(params: Params) -> RequestLog:
     """The request log of ``params``: the lake's ``ops/requests`` and ``ops/feedback``
     tables, text and flush settings from ``serve``."""
+    from llmlake.lake import retention_properties
+    from llmlake.storage import storage_options
+
     lake, serve = Lake(params.lake), params.serve
     return RequestLog(lake.table("ops/requests"), lake.table("ops/feedback"),
                       log_text=serve.log_text, flush_seconds=serve.log_flush_seconds,
-                      flush_rows=serve.log_flush_rows)
+                      flush_rows=serve.log_flush_rows,
+                      storage_options=storage_options(lake.table("ops/requests")),
+                      table_config=retention_properties(params.lake))

@@ -51,7 +51,8 @@ from bentoml.validators import ContentType
 from starlette.responses import StreamingResponse
 
 from llmlake.config import ConfigError, LakeConfig
-from llmlake.lake import Lake
+from llmlake.lake import Lake, retention_properties
+from llmlake.storage import storage_options
 from serving.api import (
     FeedbackRequest,
     FeedbackResponse,
@@ -135,9 +136,12 @@ class LLMService:
         self.engine = Engine(self.model, self.tokenizer, serve.max_batch, serve.max_new_tokens,
                              serve.truncate, self.device)
         lake = Lake(LakeConfig(root=self.settings.lake_root))
+        requests = lake.table("ops/requests")
         self.request_log = RequestLog(
-            lake.table("ops/requests"), lake.table("ops/feedback"), log_text=serve.log_text,
-            flush_seconds=serve.log_flush_seconds, flush_rows=serve.log_flush_rows).start()
+            requests, lake.table("ops/feedback"), log_text=serve.log_text,
+            flush_seconds=serve.log_flush_seconds, flush_rows=serve.log_flush_rows,
+            storage_options=storage_options(requests),
+            table_config=retention_properties(lake.config)).start()
         # Records of cancelled generations wait there for the engine to end them.
         self.deferred = ThreadPoolExecutor(2, thread_name_prefix="record-cancelled")
         self.engine.start()

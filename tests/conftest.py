@@ -29,6 +29,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "e2e" in item.keywords:
                 item.add_marker(skip)
+    if os.environ.get("LLMLAKE_CLUSTER") != "1":
+        skip = pytest.mark.skip(reason="starts a cluster: run `make test-cluster` (LLMLAKE_CLUSTER=1)")
+        for item in items:
+            if "cluster" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

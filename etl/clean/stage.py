@@ -132,6 +132,7 @@ def run(params: Params) -> dict[str, Any]:
                 "origin", F.lit("clean").alias("stage"), F.col("error").alias("reason"),
                 F.col("doc_id").alias("payload"), "doc_id", F.lit(sh.batch).alias("batch")))
             quarantined = merge_quarantine(spark, sh.table("quarantine/records"), errors)
+        sh.drop_staging()  # committed, and staged rows are read no more
         sh.log.info("clean: %d documents cleaned, %d quarantined", processed, quarantined)
         with sh.step("report"):
             summary = silver_summary(spark, silver_path, chash)

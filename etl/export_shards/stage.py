@@ -30,7 +30,7 @@ from llmlake.config import Params
 from llmlake.lake import SPLITS, write_json
 from llmlake.log import get_logger
 from llmlake.shards import ShardHeader, dtype_for
-from llmlake.stage import StageError, stage_shell
+from llmlake.stage import stage_shell
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -100,9 +100,7 @@ def _checked(tokens: Any, split: str, seq_len: int, vocab_size: int) -> np.ndarr
 
 
 def run(params: Params) -> dict[str, Any]:
-    from deltalake import DeltaTable
-
-    from llmlake.spark import is_local
+    from llmlake.storage import open_table
     from llmlake.tokenizer import TOKENIZER_FILE, file_hash, load
 
     with stage_shell("export_shards", params) as sh:
@@ -110,9 +108,7 @@ def run(params: Params) -> dict[str, Any]:
         source = sh.table("gold/sequences")
         tok_path = sh.require_artifact("tokenizer", TOKENIZER_FILE) / TOKENIZER_FILE
         tok, tok_hash = load(tok_path), file_hash(tok_path)
-        if not is_local(source):
-            raise StageError(f"{source}: export-shards reads local lakes only (delta-rs)")
-        table = DeltaTable(source, version=version)
+        table = open_table(source, version=version)
         folder = sh.lake.artifact("shards")
         folder.mkdir(parents=True, exist_ok=True)
         seq_len, vocab = params.train.context + 1, tok.get_vocab_size()

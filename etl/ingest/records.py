@@ -79,11 +79,13 @@ class Tally:
 
 def doc_id(key: str | None, raw: str) -> str:
     """Stable id: 128-bit xxh3 of the source URL (or id) and the content."""
-    h = xxhash.xxh3_128()
-    h.update((key or "").encode("utf-8", "surrogatepass"))
-    h.update(b"\x00")
-    h.update(raw.encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+    return _doc_id((key or "").encode("utf-8", "surrogatepass"),
+                   raw.encode("utf-8", "surrogatepass"))
+
+
+def _doc_id(key: bytes, raw: bytes) -> str:
+    # One call over the joined bytes: the same digest as hashing the parts in a stream.
+    return xxhash.xxh3_128_hexdigest(key + b"\x00" + raw)
 
 
 def utf8_safe(text: str) -> str:
@@ -115,11 +117,25 @@ def quarantine_row(origin: str, reason: str, payload: bytes | str, opts: ReaderO
 
 
 def doc_row(source: str, key: str | None, fetched_at: Any, content_type: str, raw: str,
-            origin: str, url: str | None) -> dict:
-    safe = [utf8_safe(v) if v else v for v in (key, raw, url)]
-    row = {"kind": "doc", "doc_id": doc_id(safe[0], safe[1]), "source": source,
-           "url": safe[2], "fetched_at": fetched_at,
-           "content_type": content_type, "raw": safe[1], "origin": origin}
-    if any(a is not b for a, b in zip(safe, (key, raw, url), strict=True)):
+            origin: str, url: str | None, encoded: bytes | None = None) -> dict:
+    """A document row; ``encoded``: ``raw``'s UTF-8 bytes when the caller has them (a body
+    decoded strictly as UTF-8 is its own encoding), so the text is not encoded again."""
+    repaired = False
+    if encoded is None:
+        try:  # one encode serves both the UTF-8 check and the id
+            encoded = raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raw, repaired = utf8_safe(raw), True
+            encoded = raw.encode("utf-8")
+    if key and not key.isascii():
+        safe = utf8_safe(key)
+        repaired, key = repaired or safe is not key, safe
+    if url and not url.isascii():
+        safe = utf8_safe(url)
+        repaired, url = repaired or safe is not url, safe
+    row = {"kind": "doc", "doc_id": _doc_id(key.encode("utf-8") if key else b"", encoded),
+           "source": source, "url": url, "fetched_at": fetched_at,
+           "content_type": content_type, "raw": raw, "origin": origin}
+    if repaired:
         row[REPAIRED] = "replaced_surrogates"
     return row

@@ -6,6 +6,12 @@ paths, HDFS or ``s3a://``), hands one file per Spark task to :mod:`etl.ingest.re
 on ``doc_id`` (re-ingesting the same files adds nothing), unreadable records are MERGEd into
 ``quarantine/records`` with their origin and reason, and skipped records are counted.
 
+Its steps, timed in ``reports/timings/ingest.json``: ``session`` (the JVM and Delta),
+``list``, ``parse`` (readers in ``mapInArrow`` to the staging Parquet), ``account`` (one
+aggregation: every record read has one fate), ``bronze`` (:mod:`etl.ingest.bronze`: one
+key-only pass for repeats in the batch, then one insert-only MERGE) and ``quarantine`` (no
+Spark job at all when the books hold no quarantined record).
+
 Run it as ``llmlake etl ingest`` or ``spark-submit etl/ingest/stage.py --params params.yaml``.
 
 Example::
@@ -19,18 +25,23 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from etl.ingest.account import accounts, file_counts, per_file, shown, totals, unbalanced
-from etl.ingest.readers import ReaderOptions, detect_format, read_file, sniff_format
+from etl.ingest.bronze import bronze_signals, write_new
+from etl.ingest.parse import (  # noqa: F401 (open_uri, parse_uri: the module's API before)
+    open_uri,
+    parse_partition,
+    parse_uri,
+    to_batch,
+)
+from etl.ingest.readers import ReaderOptions
 from llmlake.config import IngestConfig, Params
-from llmlake.spark import arrow_schema, rows_to_batch
+from llmlake.spark import arrow_schema
 from llmlake.stage import Shell, StageError, stage_shell
-from llmlake.tables import insert_new, merge_quarantine, pick_new
+from llmlake.tables import merge_quarantine
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -76,78 +87,22 @@ def list_sources(spark: SparkSession, patterns: list[str]) -> tuple[list[str], l
     return sorted(f for f in files if not f.rsplit("/", 1)[-1].startswith(hidden)), empty
 
 
-def open_uri(uri: str):
-    """Open a Hadoop-style URI for reading from a Python worker (local or pyarrow.fs)."""
-    if uri.startswith("file:"):
-        local = uri[len("file:"):]
-        if local.startswith("//"):  # file:///abs/path
-            local = local[2:]
-        return open(local, "rb")
-    from pyarrow import fs
-
-    fixed = "s3://" + uri[len("s3a://"):] if uri.startswith("s3a://") else uri
-    filesystem, path = fs.FileSystem.from_uri(fixed)
-    return filesystem.open_input_file(path)
-
-
-def parse_uri(uri: str, opts: ReaderOptions) -> Iterator[dict]:
-    """Rows for one file; a file that cannot be opened or recognised is quarantined whole."""
-    whole_file = {"kind": "file", "origin": uri, "count": 1}  # the file as one record
-    try:
-        fh = open_uri(uri)
-    except Exception as exc:  # any file system error: the job goes on without this file
-        yield {"kind": "quarantine", "origin": uri, "reason": f"unreadable_file: {exc}"}
-        yield whole_file
-        return
-    fmt = detect_format(uri)
-    if fmt is None:
-        fmt = sniff_format(fh.read(4096))
-        fh.seek(0)
-    if fmt is None:
-        fh.close()
-        yield {"kind": "quarantine", "origin": uri, "reason": "unknown_format"}
-        yield whole_file
-        return
-    try:
-        yield from read_file(uri, fmt, opts, stream=fh)
-    except Exception as exc:  # readers catch their own errors; if one escapes, the file's
-        # account will not balance and the stage stops before writing anything
-        yield {"kind": "quarantine", "origin": uri, "reason": f"reader_error: {exc!r}"}
-        yield whole_file
-
-
-def _parse_partition(opts: ReaderOptions, batch_rows: int, schema: pa.Schema):
-    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        rows: list[dict] = []
-        for batch in batches:
-            for uri in batch.column("path").to_pylist():
-                for row in parse_uri(uri, opts):
-                    rows.append(row)
-                    if len(rows) >= batch_rows:
-                        yield rows_to_batch(rows, schema)
-                        rows = []
-        if rows:
-            yield rows_to_batch(rows, schema)
-
-    return parse
-
-
 def parse_sources(spark: SparkSession, files: list[str], cfg: IngestConfig) -> DataFrame:
     """One Spark task per file, parsed in Arrow batches (no row-at-a-time UDF)."""
     # One partition per file without a shuffle: parallelize slices the list in order.
     rdd = spark.sparkContext.parallelize([(f,) for f in files], max(1, len(files)))
     paths = spark.createDataFrame(rdd, "path string")
     struct, schema = arrow_schema(PARSED_DDL)
-    return paths.mapInArrow(_parse_partition(reader_options(cfg), cfg.batch_rows, schema), struct)
+    return paths.mapInArrow(parse_partition(reader_options(cfg), cfg.batch_rows, schema), struct)
 
 
 def run(params: Params) -> dict[str, Any]:
-    from pyspark.sql import functions as F
-
     cfg = params.ingest
     with stage_shell("ingest", params) as sh:
-        spark = sh.spark
-        files, empty = list_sources(spark, cfg.sources)
+        with sh.step("session"):  # the JVM and Delta start here, on first use
+            spark = sh.spark
+        with sh.step("list"):
+            files, empty = list_sources(spark, cfg.sources)
         for pattern in empty:
             sh.log.warning("ingest.sources entry %r matched no files", pattern)
         if not files:
@@ -157,38 +112,50 @@ def run(params: Params) -> dict[str, Any]:
             # lz4: the staging copy is read once, so cheap compression beats small files.
             (parse_sources(spark, files, cfg).write.mode("overwrite")
              .option("compression", "lz4").parquet(sh.staging("parsed")))
+        with sh.step("account"):
             staged = spark.read.parquet(sh.staging("parsed"))
             books = accounts(file_counts(staged))
         lost = unbalanced(books)
         if lost:
             raise StageError(f"records lost in {len(lost)} file(s), nothing written: "
                              f"{[(shown(f), books[f]) for f in lost[:3]]}")
+        total = totals(books)
         with sh.step("bronze"):
-            written, distinct_docs = write_bronze(sh, staged)
+            bronze = write_bronze(sh, staged, total["documents"])
         sh.kill_point("bronze written")
         with sh.step("quarantine"):
-            quarantine = (staged.filter("kind = 'quarantine'").select(
-                "origin", F.lit("ingest").alias("stage"), "reason", "payload",
-                F.lit(None).cast("string").alias("doc_id"), F.lit(sh.batch).alias("batch")))
-            quarantined = merge_quarantine(spark, sh.table("quarantine/records"), quarantine)
-        metrics = _metrics(files, empty, books, distinct_docs, written, quarantined)
-        return sh.finish(metrics, tables=("bronze/documents", "quarantine/records"))
+            quarantined = write_quarantine(sh, staged, total["quarantined"])
+        metrics = _metrics(files, empty, books, bronze["distinct"], bronze["written"],
+                           quarantined)
+        return sh.finish(metrics, tables=("bronze/documents", "quarantine/records"),
+                         bronze=bronze)
 
 
-def write_bronze(sh: Shell, staged: DataFrame) -> tuple[int, int]:
-    """MERGE the new documents into bronze; returns (written, distinct in the batch)."""
+def write_bronze(sh: Shell, staged: DataFrame, documents: int) -> dict[str, Any]:
+    """MERGE the batch's new documents into bronze (:mod:`etl.ingest.bronze`)."""
     from pyspark.sql import functions as F
 
-    bronze = sh.table("bronze/documents")
-    docs = staged.filter("kind = 'doc'").withColumn("ingest_batch", F.lit(sh.batch))
-    chosen, written, distinct_docs = pick_new(sh.spark, bronze, docs.select("doc_id", "origin"),
-                                              "doc_id", "origin")
-    if written:
-        insert_new(sh.spark, bronze, docs.select(*BRONZE_COLUMNS), chosen, "doc_id")
-    chosen.unpersist()
-    sh.log.info("bronze: %d new documents (%d already present)", written,
-                distinct_docs - written)
-    return written, distinct_docs
+    if not documents:  # nothing to write: no MERGE, and no empty table made
+        return {**bronze_signals(0, 0, 0), "plan": "no_documents", "written": 0}
+    docs = (staged.filter("kind = 'doc'").withColumn("ingest_batch", F.lit(sh.batch))
+            .select(*BRONZE_COLUMNS))
+    out = write_new(sh.spark, sh.table("bronze/documents"), docs, documents)
+    sh.log.info("bronze: %d new documents (%d already present, plan %s)", out["written"],
+                out["distinct"] - out["written"], out["plan"])
+    return out
+
+
+def write_quarantine(sh: Shell, staged: DataFrame, reasons: dict[str, int]) -> int:
+    """MERGE the quarantined records; the books already say whether there are any, so a
+    clean batch runs no Spark job here."""
+    from pyspark.sql import functions as F
+
+    if not sum(reasons.values()):
+        return 0
+    quarantine = (staged.filter("kind = 'quarantine'").select(
+        "origin", F.lit("ingest").alias("stage"), "reason", "payload",
+        F.lit(None).cast("string").alias("doc_id"), F.lit(sh.batch).alias("batch")))
+    return merge_quarantine(sh.spark, sh.table("quarantine/records"), quarantine)
 
 
 def _metrics(files: list[str], empty: list[str], books: dict[str, dict[str, Any]],

@@ -35,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -75,6 +76,7 @@ class TooLarge(BrokenRecord):
     """A record over ``max_record_bytes``; quarantined as such if its length is true."""
 
 
+@functools.lru_cache(maxsize=512)  # the same few charset names on every record
 def _valid_codec(name: str | None) -> str | None:
     if not name:
         return None
@@ -94,21 +96,31 @@ def decode_body(body: bytes, declared: str | None) -> str:
     A declared charset is only trusted if the bytes decode cleanly with it, because pages
     that announce UTF-8 while being cp1252 are common.
     """
-    meta = _META_CHARSET.search(body[:4096])
-    candidates = [_valid_codec(declared), _valid_codec(meta.group(1).decode("ascii", "ignore"))
-                  if meta else None]
-    for enc in candidates:
-        if enc:
-            try:
-                return body.decode(enc)
-            except UnicodeError:
-                continue
+    return _decode(body, declared)[0]
+
+
+def _decode(body: bytes, declared: str | None) -> tuple[str, bool]:
+    """:func:`decode_body`, and whether the text's UTF-8 encoding is ``body`` itself. The
+    ``<meta>`` tag is only looked for when the HTTP charset is missing or wrong."""
+    enc = _valid_codec(declared)
+    if enc:
+        try:
+            return body.decode(enc), enc == "utf-8"
+        except UnicodeError:
+            pass
+    meta = _META_CHARSET.search(body, 0, 4096)
+    named = _valid_codec(meta.group(1).decode("ascii", "ignore")) if meta else None
+    if named and named != enc:  # the same codec would fail the same way
+        try:
+            return body.decode(named), named == "utf-8"
+        except UnicodeError:
+            pass
     try:
-        return body.decode("utf-8")
+        return body.decode("utf-8"), True
     except UnicodeDecodeError:
         from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-        return bytes_to_str(body, detect_encoding(body))
+        return bytes_to_str(body, detect_encoding(body)), False
 
 
 def _mime(content_type: str | None) -> str:
@@ -220,10 +232,11 @@ def _warc_record(path: str, pos: int, record: Any, opts: ReaderOptions, split: b
         return quarantine_row(origin, "record_too_large", f"{record.content_length} bytes", opts)
     if rtype == _CONVERSION:
         body = _read_block(record)
-        if not body.strip():
+        if not body or body.isspace():  # isspace: no stripped copy of the body
             return "empty_body"
-        return doc_row("wet", url, _record_date(record), "text/plain",
-                       decode_body(body, "utf-8"), origin, url)
+        text, same = _decode(body, "utf-8")
+        return doc_row("wet", url, _record_date(record), "text/plain", text, origin, url,
+                       body if same else None)
     return _http_response(origin, record, url, opts)
 
 
@@ -259,11 +272,12 @@ def _http_response(origin: str, record: Any, url: str | None, opts: ReaderOption
     if mime not in HTML_TYPES and mime not in TEXT_TYPES:
         return f"content_type:{mime or 'missing'}"
     body = _read_block(record)
-    if not body.strip():
+    if not body or body.isspace():
         return "empty_body"
-    text = decode_body(body, record.http_charset)
+    text, same = _decode(body, record.http_charset)
     kind = "text/html" if mime in HTML_TYPES else "text/plain"
-    return doc_row("warc", url, _record_date(record), kind, text, origin, url)
+    return doc_row("warc", url, _record_date(record), kind, text, origin, url,
+                   body if same else None)
 
 
 def _read_block(record: Any) -> bytes:

@@ -1,7 +1,8 @@
 """Tokenize and pack: ``gold/documents`` to ``gold/sequences`` of ``train.context + 1`` tokens.
 
 1. Encode: documents go to the tokenizer in Arrow batches of ``tokenize.batch_docs``
-   (``encode_batch``; the tokenizer is loaded once per Python worker) and get EOS appended.
+   (``encode_batch_fast``; the tokenizer is loaded once per Python worker) and get EOS
+   appended.
    Spark already runs one task per core, so the tokenizer's own threads are turned off.
    The result is persisted (memory, then local disk) for the two passes that follow.
 2. Order: within each split, documents are shuffled by a seeded hash of ``doc_id`` and
@@ -52,6 +53,10 @@ ENCODED_DDL = ("doc_id string, split string, order_key bigint, n_bytes bigint, "
 FRAGMENT_DDL = "split string, position bigint, start bigint, tokens array<int>"
 SEQUENCE_COLUMNS = ["seq_id", "split", "position", "tokens", "pad"]
 STATE_PROPERTY = "llmlake.tokenize.state"
+# The tokenizer's batch call: encode_batch_fast computes no character offsets, gives the
+# same ids (tests/etl/tokenize/test_encode.py) and is the faster on one thread
+# (bench/tokenization.py measures both and compares the stage to the faster).
+ENCODE_CALL = "encode_batch_fast"
 # Up to this many documents the offsets table (about 60 bytes a document) is broadcast to
 # the tasks holding the tokens, instead of both being shuffled by doc_id.
 BROADCAST_DOCS = 1_000_000
@@ -67,11 +72,12 @@ def cached_tokenizer(text: str) -> Tokenizer:
     return for_documents(Tokenizer.from_str(text))
 
 
-def encode_texts(tok: Tokenizer, texts: list[str], eos: int) -> tuple[np.ndarray, np.ndarray]:
+def encode_texts(tok: Tokenizer, texts: list[str], eos: int, call: str = ENCODE_CALL
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of the texts, each followed by EOS: one flat int32 array and the lengths."""
     import numpy as np
 
-    ids = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+    ids = [e.ids for e in getattr(tok, call)(texts, add_special_tokens=False)]
     lengths = np.fromiter(map(len, ids), dtype=np.int32, count=len(ids)) + 1
     flat = np.fromiter(chain.from_iterable(chain(row, (eos,)) for row in ids), dtype=np.int32,
                        count=int(lengths.sum()))
@@ -136,18 +142,25 @@ def stream_order():
             .rowsBetween(Window.unboundedPreceding, Window.currentRow))
 
 
-def with_offsets(encoded: DataFrame, broadcast: bool = False) -> DataFrame:
-    """Each document's offset in its split's stream, in shuffled (``order_key``) order.
-
-    The running sum works on four narrow columns, one window partition per split; the
-    offsets then join back to the token arrays, broadcast (no shuffle of the tokens) when
-    ``broadcast`` says the offsets table is small enough.
-    """
+def stream_offsets(encoded: DataFrame) -> DataFrame:
+    """``doc_id, split, n_tokens, offset``: each document's offset in its split's stream,
+    in shuffled (``order_key``) order. The running sum works on four narrow columns, one
+    window partition per split; the plots and the packing both read it, so it is computed
+    once (the caller persists it)."""
     from pyspark.sql import functions as F
 
-    offsets = (encoded.select("doc_id", "split", "order_key", "n_tokens")
-               .withColumn("offset", F.sum("n_tokens").over(stream_order()) - F.col("n_tokens"))
-               .select("doc_id", "offset"))
+    return (encoded.select("doc_id", "split", "order_key", "n_tokens")
+            .withColumn("offset", F.sum("n_tokens").over(stream_order()) - F.col("n_tokens"))
+            .select("doc_id", "split", "n_tokens", "offset"))
+
+
+def with_offsets(encoded: DataFrame, offsets: DataFrame, broadcast: bool = False
+                 ) -> DataFrame:
+    """The token arrays with their stream offsets, joined broadcast (no shuffle of the
+    tokens) when ``broadcast`` says the offsets table is small enough."""
+    from pyspark.sql import functions as F
+
+    offsets = offsets.select("doc_id", "offset")
     if broadcast:
         offsets = F.broadcast(offsets)
     return encoded.join(offsets, "doc_id").select("split", "offset", "tokens")
@@ -207,17 +220,16 @@ def doc_length_histogram(encoded: DataFrame) -> list[dict[str, int]]:
             for r in sorted(rows, key=lambda r: r["tokens_from"])]
 
 
-def docs_per_sequence(encoded: DataFrame, seq_len: int, sequences: dict[str, int]
+def docs_per_sequence(offsets: DataFrame, seq_len: int, sequences: dict[str, int]
                       ) -> list[dict[str, int]]:
     """Sequences by the number of document ends (EOS) they hold: how tightly documents pack
     into ``train.context`` tokens. A document ends in the sequence its last token falls in,
-    so the counts come from the stream order's narrow columns, without reading the tokens
-    again; ``sequences`` (per split) leaves out a dropped remainder."""
+    so the counts come from the stream offsets (:func:`stream_offsets`), without reading
+    the tokens again; ``sequences`` (per split) leaves out a dropped remainder."""
     from pyspark.sql import functions as F
 
-    end = F.sum("n_tokens").over(stream_order()) - 1
-    ends = (encoded.select("split", "order_key", "doc_id", "n_tokens")
-            .withColumn("position", F.floor(end / seq_len)))
+    end = F.col("offset") + F.col("n_tokens") - 1
+    ends = offsets.withColumn("position", F.floor(end / seq_len))
     kept = F.lit(False)
     for split, n in sequences.items():
         kept = kept | ((F.col("split") == split) & (F.col("position") < n))
@@ -257,7 +269,8 @@ def run(params: Params) -> dict[str, Any]:
         gold = (spark.read.format("delta").option("versionAsOf", gold_version)
                 .load(sh.table("gold/documents")))
         stats, plots = build(gold, tok, params, out, sh)
-        set_property(spark, out, STATE_PROPERTY, key)
+        with sh.step("record state"):
+            set_property(spark, out, STATE_PROPERTY, key)
         for name, rows in plots.items():
             sh.plot(name, rows)
         metrics = {
@@ -288,14 +301,17 @@ def build(gold: DataFrame, tok: Tokenizer, params: Params, out: str, sh: Shell
         stats = split_stats(encoded, seq_len, cfg.remainder)
     sh.log.info("tokenize: encoded %s", {s: v["tokens"] for s, v in stats.items()})
     docs = sum(v["documents"] for v in stats.values())
-    plots = {"doc_lengths": doc_length_histogram(encoded),
-             "docs_per_sequence": docs_per_sequence(
-                 encoded, seq_len, {s: v["sequences"] for s, v in stats.items()})}
+    with sh.step("offsets and plots"):
+        offsets = stream_offsets(encoded).persist(StorageLevel.MEMORY_AND_DISK)
+        plots = {"doc_lengths": doc_length_histogram(offsets),
+                 "docs_per_sequence": docs_per_sequence(
+                     offsets, seq_len, {s: v["sequences"] for s, v in stats.items()})}
     with sh.step("pack and write"):
-        located = with_offsets(encoded, broadcast=docs <= BROADCAST_DOCS)
+        located = with_offsets(encoded, offsets, broadcast=docs <= BROADCAST_DOCS)
         seqs = pack_sequences(located, seq_len, cfg.remainder, tok.token_to_id(PAD), cfg.seed)
         seqs.write.format("delta").mode("overwrite").save(out)
     sh.kill_point("sequences written")
+    offsets.unpersist()
     encoded.unpersist()
     return stats, plots
 

@@ -73,14 +73,15 @@ def read_table(path: str, columns: tuple[str, ...], ids: set[str] | None = None
     at ``path``, only the rows whose ``request_id`` is in ``ids`` when given."""
     import pyarrow as pa
     import pyarrow.dataset as ds
-    from deltalake import DeltaTable
 
-    if not DeltaTable.is_deltatable(path):
+    from llmlake.storage import open_table, table_exists
+
+    if not table_exists(path):
         if "://" not in path and Path(path).exists():
             raise StageError(f"{STAGE}: {path} exists but is not a Delta table")
         return Snapshot(path, None, [])
     try:
-        table = DeltaTable(path)
+        table = open_table(path)
         data = table.to_pyarrow_dataset()  # one snapshot: rows and version agree
         names = data.schema.names
         missing = [c for c in columns if c not in names]

@@ -158,15 +158,16 @@ def read_requests(table: str, since: str, until: str, version: int | None = None
     version (the latest by default); ``until`` "" is now, and the batch's window says when
     that was, so a retrain reads back exactly the batch that was judged."""
     import pyarrow.dataset as pads
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
+
+    from llmlake.storage import open_table
 
     start = parse_time(since, "since")
     end = parse_time(until, "until") or datetime.now(UTC)
     until = until or end.isoformat()
     window = f"{table} [{since or '-inf'}, {until})"
     try:
-        dt = DeltaTable(table, version=version)
+        dt = open_table(table, version=version)
     except TableNotFoundError as exc:
         raise BatchError(f"current batch {window}: no request log table yet "
                          "(serve the model and log requests first)") from exc

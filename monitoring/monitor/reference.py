@@ -74,9 +74,10 @@ def reference_texts(gold: dict[str, Any], reference: str, docs: int, vocab_docs:
     """(reference ids, reference texts, vocabulary texts): the reference from gold's
     held-out splits (val, test) or its train split, the vocabulary from train."""
     import pyarrow.dataset as pads
-    from deltalake import DeltaTable
 
-    dataset = DeltaTable(gold["path"], version=gold["version"]).to_pyarrow_dataset()
+    from llmlake.storage import open_table
+
+    dataset = open_table(gold["path"], version=gold["version"]).to_pyarrow_dataset()
 
     def ids_of(splits: list[str]) -> list[str]:
         table = dataset.to_table(columns=["doc_id"], filter=pads.field("split").isin(splits))

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from llmlake.cli import cli
 
-COMMANDS = [[], ["params"], ["sample"], ["etl"], ["etl", "ingest"], ["validate"]]
+COMMANDS = [[], ["params"], ["sample"], ["etl"], ["etl", "ingest"], ["validate"], ["lake"],
+            ["lake", "optimize"], ["lake", "vacuum"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "root")

@@ -122,3 +122,105 @@ def test_csv_reports_keep_a_column_the_first_row_lacks(tmp_path):
     rows = list(csv.DictReader(path.open()))
     assert list(rows[0]) == ["step", "loss", "mfu"]
     assert [r["mfu"] for r in rows] == ["", "0.4"]
+
+
+# -- staging of runs that ended, and of runs that still run -------------------------------
+STAGER = """
+import sys
+from pathlib import Path
+from llmlake.config import Params, LakeConfig
+from llmlake.stage import stage_shell
+p = Params(lake=LakeConfig(root=sys.argv[1], reports=sys.argv[1] + "/reports"))
+with stage_shell("clean", p) as sh:
+    Path(sh.staging("parsed")).mkdir(parents=True)
+    (Path(sh.staging("parsed")) / "part-0").write_text("x")
+    print(sh.staging(), flush=True)
+    sh.kill_point("staged")
+    sys.stdin.readline()  # a run still working: it holds its staging until told to end
+"""
+
+
+def stager(lake: Path, **env: str) -> subprocess.Popen:
+    """A clean run in another process that stages a file; killed at ``staged`` when
+    ``env`` says so, else it waits on its stdin."""
+    return subprocess.Popen([sys.executable, "-c", STAGER, str(lake)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env}, start_new_session=True)
+
+
+def test_staging_is_removed_once_the_stage_has_committed(tmp_path):
+    with stage_shell("clean", params_in(tmp_path)) as sh:
+        Path(sh.staging("parsed")).mkdir(parents=True)
+        sh.finish({"rows": 0})
+        assert not (tmp_path / "lake" / "_staging" / "clean").exists()
+        sh.drop_staging()  # again: nothing left to do
+
+
+def test_a_killed_runs_staging_is_removed_by_the_next_run_a_live_runs_is_kept(tmp_path):
+    lake = tmp_path / "lake"
+    killed = stager(lake, **{KILL_ENV: "clean:staged"})
+    killed_folder = Path(killed.communicate(timeout=120)[0].strip())
+    assert killed.returncode == -signal.SIGKILL
+    assert (killed_folder / "parsed" / "part-0").exists()  # SIGKILL: no cleanup ran
+    live = stager(lake)
+    try:
+        live_folder = Path(live.stdout.readline().strip())
+        with stage_shell("clean", params_in(tmp_path)) as here, \
+                stage_shell("clean", params_in(tmp_path)) as other:
+            Path(other.staging("parsed")).mkdir(parents=True)  # a live run in this process
+            here.staging()
+            assert not killed_folder.exists()
+            assert not list(killed_folder.parent.glob(f"{killed_folder.name}.*"))
+            assert (live_folder / "parsed" / "part-0").exists()
+            assert Path(other.staging("parsed")).exists()
+    finally:
+        live.communicate(input="\n", timeout=120)
+    assert live.returncode == 0
+    assert not (lake / "_staging" / "clean").exists()
+
+
+def test_staging_of_an_ended_or_too_old_owner_is_swept(tmp_path):
+    import time
+    from datetime import UTC, datetime
+
+    from llmlake.staging import STALE_AFTER_S, StagingFs, host_name, marker_name, sweep
+
+    def batch(seconds_ago: float, tag: str) -> str:
+        stamp = datetime.fromtimestamp(time.time() - seconds_ago, UTC)
+        return f"dedup-{stamp.strftime('%Y%m%dT%H%M%S%fZ')}-{tag}"
+
+    stage, fs, host = tmp_path / "_staging" / "dedup", StagingFs(None, local=True), host_name()
+    owners = {batch(60, "aaaa"): (2**22 + 7, host),  # this host, its process has ended
+              batch(60, "bbbb"): (1, "elsewhere"),  # another host: cannot be asked
+              batch(0, "cccc"): (os.getpid(), host),  # this process: alive
+              batch(STALE_AFTER_S + 60, "dddd"): (1, "elsewhere")}  # long ago
+    for name, owner in owners.items():
+        (stage / name).mkdir(parents=True)
+        (stage / marker_name(name, *owner)).touch()
+    (stage / "unmarked").mkdir()  # no stamp, no marker: judged by its age
+    gone, remote, mine, old = owners
+    assert sweep(fs, str(stage), time.time(), host) == sorted([gone, old])
+    assert sorted(p.name for p in stage.iterdir()) == sorted(
+        [remote, mine, "unmarked", marker_name(remote, *owners[remote]),
+         marker_name(mine, *owners[mine])])
+    later = time.time() + STALE_AFTER_S
+    assert sweep(fs, str(stage), later, host, keep=mine) == sorted([remote, "unmarked"])
+
+
+@pytest.mark.spark
+def test_staging_on_a_hadoop_file_system_is_swept_and_removed(spark, tmp_path):
+    """A ``file:`` lake goes through the Hadoop file system, as ``s3a:`` does."""
+    from llmlake.staging import host_name, marker_name
+
+    stage = tmp_path / "lake" / "_staging" / "clean"
+    ended = "clean-20261130T000000000000Z-dead"
+    (stage / ended / "part").mkdir(parents=True)
+    (stage / marker_name(ended, 2**22 + 7, host_name())).touch()  # no such process
+    params = Params(lake=LakeConfig(root=f"file:{tmp_path}/lake",
+                                    reports=str(tmp_path / "reports")))
+    with stage_shell("clean", params) as sh:
+        staged = Path(sh.staging("parsed").removeprefix("file:"))
+        assert not (stage / ended).exists()
+        assert len(list(stage.glob("*.owner"))) == 1  # this run's own
+        staged.mkdir(parents=True)
+    assert not stage.exists()

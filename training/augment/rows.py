@@ -134,12 +134,12 @@ def read_input(path: str) -> Batch:
 
 def read_delta(path: str) -> Batch:
     """Rows of a Delta table's ``text`` column (gold/documents-like), named by ``doc_id``."""
-    from deltalake import DeltaTable
+    from llmlake.storage import open_table, table_exists
 
     try:
-        if not DeltaTable.is_deltatable(path):
+        if not table_exists(path):
             raise StageError(f"augment.input: {path} is neither a JSONL file nor a Delta table")
-        data = DeltaTable(path).to_pyarrow_dataset()
+        data = open_table(path).to_pyarrow_dataset()
         if "text" not in data.schema.names:
             raise StageError(f"augment.input: {path} has no text column")
         columns = ["text", *(["doc_id"] if "doc_id" in data.schema.names else [])]
@@ -202,20 +202,23 @@ def columns_of(rows: list[dict[str, Any]]) -> dict[str, list[str | None]]:
 def write_delta(path: str, rows: list[dict[str, Any]]) -> int:
     """Overwrite the Delta table at ``path`` with ``rows``; the version written."""
     import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import write_deltalake
+
+    from llmlake.storage import open_table, storage_options
 
     schema = pa.schema([(c, pa.string()) for c in COLUMNS])
     table = pa.table(columns_of(rows), schema=schema)
-    write_deltalake(path, table, mode="overwrite", schema_mode="overwrite")
-    return DeltaTable(path).version()
+    write_deltalake(path, table, mode="overwrite", schema_mode="overwrite",
+                    storage_options=storage_options(path))
+    return open_table(path).version()
 
 
 def read_output(path: str) -> list[dict[str, Any]]:
     """The rows of an augment output, JSONL or Delta, as dicts of the fields they hold."""
     if path.endswith(".jsonl"):
         return [json.loads(line) for line in Path(path).read_text().splitlines()]
-    from deltalake import DeltaTable
+    from llmlake.storage import open_table
 
-    records = DeltaTable(path).to_pyarrow_table().to_pylist()
+    records = open_table(path).to_pyarrow_dataset().to_table().to_pylist()
     return [{c: (json.loads(r[c]) if c == "messages" else r[c]) for c in COLUMNS
              if r.get(c) is not None} for r in records]

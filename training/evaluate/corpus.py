@@ -58,9 +58,10 @@ def read_documents(gold: str, gold_version: int, bronze: str | None,
     (``unknown`` when bronze is not given or no longer holds the document). ``max_docs``
     > 0 keeps a seeded sample of each split, the same on every run."""
     import pyarrow.dataset as pads
-    from deltalake import DeltaTable
 
-    dataset = DeltaTable(gold, version=gold_version).to_pyarrow_dataset()
+    from llmlake.storage import open_table
+
+    dataset = open_table(gold, version=gold_version).to_pyarrow_dataset()
     table = dataset.to_table(columns=["doc_id", "split", "lang", "text"],
                              filter=pads.field("split").isin(list(splits)))
     rows = sorted(table.to_pylist(), key=lambda r: (r["split"], r["doc_id"]))
@@ -85,9 +86,10 @@ def _sources(bronze: str | None, version: int | None, doc_ids: list[str]) -> dic
     if not bronze or version is None or not doc_ids:
         return {}
     import pyarrow.dataset as pads
-    from deltalake import DeltaTable
 
-    dataset = DeltaTable(bronze, version=version).to_pyarrow_dataset()
+    from llmlake.storage import open_table
+
+    dataset = open_table(bronze, version=version).to_pyarrow_dataset()
     table = dataset.to_table(columns=["doc_id", "source"],
                              filter=pads.field("doc_id").isin(doc_ids))
     return dict(zip(table.column("doc_id").to_pylist(), table.column("source").to_pylist(),

@@ -55,9 +55,9 @@ class Corpus:
 
 
 def _is_table(path: str) -> bool:
-    from deltalake import DeltaTable
+    from llmlake.storage import table_exists
 
-    return DeltaTable.is_deltatable(path)
+    return table_exists(path)
 
 
 def _same_table(recorded: str, table: str, base: Path) -> bool:
@@ -85,7 +85,7 @@ def _record(table: str, reports: str) -> tuple[str, dict[str, Any]] | None:
 
 def locate(data: str, reports: str) -> Corpus:
     """The table ``finetune.data`` names, its version and recorded tokenizer."""
-    from deltalake import DeltaTable
+    from llmlake.storage import open_table
 
     table = data if _is_table(data) else f"{data.rstrip('/')}/{TABLE}"
     if not _is_table(table):
@@ -95,7 +95,7 @@ def locate(data: str, reports: str) -> Corpus:
     if found is None:
         log.warning("finetune: no tokenize record names %s; reading its latest version and "
                     "checking only that its ids fit the model's vocabulary", table)
-        return Corpus(table, DeltaTable(table).version(), None, None)
+        return Corpus(table, open_table(table).version(), None, None)
     path, record = found
     return Corpus(table, record["tables"][TABLE]["version"], path,
                   record.get("tokenizer_sha256"))
@@ -110,10 +110,10 @@ def check_tokenizer(corpus: Corpus, tok_hash: str, tokenizer: Path) -> None:
 
 
 def _dataset(corpus: Corpus) -> Any:
-    from deltalake import DeltaTable
+    from llmlake.storage import open_table
 
     try:
-        dataset = DeltaTable(corpus.table, version=corpus.version).to_pyarrow_dataset()
+        dataset = open_table(corpus.table, version=corpus.version).to_pyarrow_dataset()
     except Exception as exc:  # delta-rs: a vacuumed or missing version
         raise StageError(f"finetune.data: cannot read {corpus.table} version "
                          f"{corpus.version}: {exc}") from exc

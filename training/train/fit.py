@@ -119,9 +119,11 @@ def delta_datasets(path: str, version: int) -> dict[str, Any]:
     import ray.data
     from ray.data.expressions import col
 
+    from llmlake.storage import storage_options
+
     # Zero-CPU tasks: the training workers may hold every CPU of the cluster (one worker per
     # core is the usual shape), and a read that waits for a free CPU would wait forever.
     table = ray.data.read_delta(path, version=version, columns=["seq_id", "split", "tokens"],
-                                num_cpus=0)
+                                storage_options=storage_options(path), num_cpus=0)
     return {split: table.filter(expr=col("split") == split, num_cpus=0)
             for split in ("train", "val")}

@@ -96,9 +96,10 @@ def check_shards(sh: Shell, version: int, tok_hash: str, context: int,
 
 def delta_counts(path: str, version: int) -> dict[str, int]:
     import pyarrow.dataset as pads
-    from deltalake import DeltaTable
 
-    dataset = DeltaTable(path, version=version).to_pyarrow_dataset()
+    from llmlake.storage import open_table
+
+    dataset = open_table(path, version=version).to_pyarrow_dataset()
     return {s: dataset.count_rows(filter=pads.field("split") == s) for s in SPLITS}
 
 

@@ -32,7 +32,7 @@ def cleaned(tmp_path_factory, spark):
         "out": str(base / "raw"), "docs": 900, "seed": 5, "docs_per_shard": 300,
         "spam_rate": 0.05, "repeated_rate": 0.05, "short_rate": 0.05, "foreign_rate": 0.08,
         "pii_rate": 0.15,
-    }}))
+    }, "lake": {"reports": str(base / "r0")}}))
     truth = [json.loads(x) for x in (base / "raw" / "truth.jsonl").read_text().splitlines()]
     params = make_params(base)
     ingest.run(params)

@@ -48,7 +48,7 @@ def full(tmp_path_factory, spark):
     base = tmp_path_factory.mktemp("dedup")
     sample.run(params_from_dict({"sample": {
         "out": str(base / "raw"), "docs": 500, "seed": 21, "docs_per_shard": 250,
-        "exact_dup_rate": 0.08, "near_dup_rate": 0.08}}))
+        "exact_dup_rate": 0.08, "near_dup_rate": 0.08}, "lake": {"reports": str(base / "r0")}}))
     params = lake_params(base)
     ingest.run(params)
     clean.run(params)

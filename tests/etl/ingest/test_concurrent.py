@@ -23,7 +23,8 @@ def test_overlapping_ingests_write_each_document_once(tmp_path):
     from deltalake import DeltaTable
 
     sample.run(params_from_dict({"sample": {"out": str(tmp_path / "raw"), "docs": 400,
-                                            "seed": 5, "docs_per_shard": 100}}))
+                                            "seed": 5, "docs_per_shard": 100},
+                                 "lake": {"reports": str(tmp_path / "reports")}}))
     truth = [json.loads(x) for x in (tmp_path / "raw" / "truth.jsonl").read_text().splitlines()]
     params = params_at(tmp_path, ingest={"sources": sample_sources(tmp_path / "raw")})
     argv = stage_argv(params, tmp_path, "ingest")

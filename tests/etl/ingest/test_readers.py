@@ -221,6 +221,41 @@ def test_doc_id_separates_key_from_content(a, b):
         assert doc_id(a + b, "") != doc_id(a, b) or b == ""
 
 
+# The id every bronze row already carries: xxh3-128 over key, NUL, content, fed in parts.
+def streamed_id(key: str | None, raw: str) -> str:
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    for part in ((key or "").encode("utf-8", "surrogatepass"), b"\x00",
+                 raw.encode("utf-8", "surrogatepass")):
+        h.update(part)
+    return h.hexdigest()
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.one_of(st.none(), st.text(max_size=40)), raw=st.text(max_size=300))
+def test_doc_ids_are_unchanged_and_body_bytes_give_the_same_row(key, raw):
+    from etl.ingest.records import doc_row, utf8_safe
+
+    assert doc_id(key, raw) == streamed_id(key, raw)
+    row = doc_row("warc", key, None, "text/html", raw, "f@byte:0", key)
+    safe_key = utf8_safe(key) if key else key
+    assert row["doc_id"] == streamed_id(safe_key, utf8_safe(raw))
+    if raw == utf8_safe(raw):  # a body decoded as UTF-8 is the text's encoding
+        assert doc_row("warc", key, None, "text/html", raw, "f@byte:0", key,
+                       raw.encode("utf-8")) == row
+
+
+@pytest.mark.parametrize("body, declared", [
+    ("<meta charset=cp1251>Привет", "utf-8"),      # the HTTP charset is wrong: meta decides
+    ("<meta charset=utf-8>Привет", None),           # no HTTP charset: meta decides
+    ("plain café", "iso-8859-1"),                   # a declared charset that decodes cleanly
+])
+def test_meta_charset_is_read_only_when_the_http_one_fails(body, declared):
+    enc = "cp1251" if "cp1251" in body else "utf-8" if declared is None else declared
+    assert decode_body(body.encode(enc), declared) == body
+
+
 # --- per-file accounting -----------------------------------------------------------------
 
 def test_every_file_ends_with_its_record_count(tmp_path):

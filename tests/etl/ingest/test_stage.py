@@ -28,7 +28,7 @@ def corpus(out: Path, docs: int, seed: int) -> list[dict]:
     sample.run(params_from_dict({"sample": {
         "out": str(out), "docs": docs, "seed": seed, "docs_per_shard": 120,
         "wet_share": 0.15, "jsonl_share": 0.2, "parquet_share": 0.15, "corrupt_per_kind": 2,
-    }}))
+    }, "lake": {"reports": str(out / "reports")}}))
     return [json.loads(line) for line in (out / "truth.jsonl").read_text().splitlines()]
 
 
@@ -225,3 +225,44 @@ def test_sigkill_mid_write_leaves_previous_version(tmp_path, spark):
     assert len(urls) == len(set(urls)) == len(expected)
     assert set(urls) == expected
     assert report["records"]["written"] == sum(t["kind"] == "document" for t in big)
+
+
+def test_a_document_twice_in_one_batch_lands_once_from_its_first_origin(spark, tmp_path):
+    """The same records under two file names in one batch: each document is written once,
+    from the file whose origin sorts first, and the report counts the repeats."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    lines = [json.dumps({"id": str(i), "url": f"https://d.example/{i}", "text": f"doc {i}"})
+             for i in range(5)]
+    (raw / "a.jsonl").write_text("\n".join(lines) + "\n")
+    (raw / "b.jsonl").write_text("\n".join(lines[2:]) + "\n")
+    params = lake_params(tmp_path, [str(raw)])
+    report = ingest.run(params)
+    rows = bronze(spark, params).select("url", "origin").collect()
+    assert sorted(r["url"] for r in rows) == [f"https://d.example/{i}" for i in range(5)]
+    assert all(r["origin"].rsplit("@", 1)[0].endswith("/a.jsonl") for r in rows)
+    assert report["records"]["duplicates_in_batch"] == 3
+    assert report["records"]["written"] == 5
+    timings = json.loads(Lake(params.lake).report("timings/ingest.json").read_text())
+    assert timings["bronze"]["plan"] == "broadcast_duplicates"
+    assert {"session", "parse", "account", "bronze", "quarantine"} <= set(timings["steps"])
+    # nothing quarantined: no quarantine MERGE ran, so no table was made
+    assert not Path(Lake(params.lake).table("quarantine/records")).exists()
+
+
+@pytest.mark.parametrize("limit", [0, 10])
+def test_repeats_keep_the_smallest_origin_whichever_join(spark, monkeypatch, limit):
+    """Past the broadcast limit the repeats go through a plain join: same rows kept."""
+    from etl.ingest import bronze as plan
+
+    monkeypatch.setattr(plan, "BROADCAST_DUPLICATES", limit)
+    docs = spark.createDataFrame([("x", "f@byte:9"), ("x", "f@byte:1"), ("y", "g@byte:0"),
+                                  ("z", "h@byte:5"), ("z", "h@byte:5"), ("z", "a@byte:7")],
+                                 "doc_id string, origin string")
+    dups, rows, keys, dup_rows = plan.duplicates(docs)
+    reason = plan.bronze_reason(plan.bronze_signals(6, keys, dup_rows))
+    assert (keys, dup_rows, reason) == (2, 5, "join_duplicates" if limit == 0
+                                        else "broadcast_duplicates")
+    kept = plan.keep_winners(spark, docs, dups, rows, reason).collect()
+    assert sorted(map(tuple, kept)) == [("x", "f@byte:1"), ("y", "g@byte:0"), ("z", "a@byte:7")]
+    assert plan.bronze_signals(6, keys, dup_rows)["distinct"] == 3
