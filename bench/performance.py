@@ -99,7 +99,8 @@ def dedup_rows(data: dict) -> list[Row]:
         rows.append(Row("dedup (MinHash)", r["contender"], f"{r['docs']:,} documents",
                         f"{_n(r['docs_per_s_per_core'], 1)} docs/s",
                         f"{r['per_core_vs_datatrove']:.2f}x datatrove",
-                        f"pair F1 {r['f1_same_text']:.3f}, recall {r['recall']:.3f}",
+                        f"duplicate-pair F1 {r['f1_same_text']:.3f} (identical texts merged), "
+                        f"recall {r['recall']:.3f}",
                         _mb(r.get("peak_rss_mb"))))
     return rows
 
@@ -140,8 +141,10 @@ def machine_line(results: Path) -> str:
         if (results / "scale.json").exists() else {}
     cpus = facts.get("cpus", 2)
     return (f"Measured on one {cpus}-core x86-64 machine without a GPU, Python "
-            f"{facts.get('python', '3.11')}; rates are per core (a one-process contender's "
-            "documents over its CPU seconds, Spark's over its wall seconds and cores).")
+            f"{facts.get('python', '3.11')}. Rates are per core: documents (or MB) per CPU "
+            "second of the contender's whole process tree where its bench measured that (ingest: "
+            "all; the others: one-process contenders), else per wall second over the cores it "
+            "used. Accuracy is what the contender got right on the same input.")
 
 
 def performance_table(results: Path = RESULTS) -> str:
