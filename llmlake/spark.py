@@ -109,6 +109,13 @@ def _delta_loaded(spark: SparkSession) -> bool:
     return True
 
 
+def hadoop_fs(spark: SparkSession, path: str):
+    """``(file system, path)`` of ``path`` in Hadoop's API through the session's JVM: the
+    one way to list, touch or delete on any file system Spark reaches (``s3a://``, ``file:``)."""
+    jpath = spark._jvm.org.apache.hadoop.fs.Path(path)
+    return jpath.getFileSystem(spark._jsc.hadoopConfiguration()), jpath
+
+
 def is_local(path: str) -> bool:
     """True for a path on the local file system (not an object store URI)."""
     from llmlake.storage import is_remote

@@ -122,9 +122,10 @@ class StagingFs:
         self.spark, self.local = spark, local
 
     def _hadoop(self, path: str):
-        jvm = self.spark._jvm
-        jpath = jvm.org.apache.hadoop.fs.Path(path)
-        return jpath, jpath.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        from llmlake.spark import hadoop_fs
+
+        fs, jpath = hadoop_fs(self.spark, path)
+        return jpath, fs
 
     def touch(self, path: str) -> None:
         if self.local:

@@ -176,8 +176,9 @@ def resolve_quarantine(spark: SparkSession, path: str, stage: str, done: DataFra
 
 def qualified(spark: SparkSession, path: str) -> str:
     """The fully qualified form of a path (``file:/abs/...``), as SQL's delta.`...` needs."""
-    jpath = spark._jvm.org.apache.hadoop.fs.Path(path)
-    fs = jpath.getFileSystem(spark._jsc.hadoopConfiguration())
+    from llmlake.spark import hadoop_fs
+
+    fs, jpath = hadoop_fs(spark, path)
     return fs.makeQualified(jpath).toString()
 
 

@@ -38,6 +38,7 @@ from urllib.parse import unquote
 from llmlake.config import Params, interval_hours
 from llmlake.lake import TABLES, Lake, write_json
 from llmlake.log import get_logger
+from llmlake.spark import hadoop_fs
 from llmlake.upkeep import (
     HOUR_MS,
     Commit,
@@ -145,14 +146,9 @@ def _add_actions(path: str, version: int | None) -> Any:
     return pa.table(open_table(path, version).get_add_actions(flatten=True))
 
 
-def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    jpath = spark._jvm.org.apache.hadoop.fs.Path(path)
-    return jpath.getFileSystem(spark._jsc.hadoopConfiguration()), jpath
-
-
 def storage_usage(spark: SparkSession, path: str) -> tuple[int, int]:
     """Files and bytes under the table folder, the log left out: what vacuum can free."""
-    fs, root = _fs(spark, path)
+    fs, root = hadoop_fs(spark, path)
     whole = fs.getContentSummary(root)
     logs = fs.getContentSummary(spark._jvm.org.apache.hadoop.fs.Path(root, "_delta_log"))
     return (whole.getFileCount() - logs.getFileCount(), whole.getLength() - logs.getLength())
@@ -170,7 +166,7 @@ def read_log(spark: SparkSession, path: str) -> tuple[list[Commit], int | None]:
         found = {e: f for f in (Path(path) / "_delta_log").iterdir() if (e := log_entry(f.name))}
         texts = {v: f.read_text(encoding="utf-8") for (k, v), f in found.items() if k == "commit"}
     else:
-        fs, root = _fs(spark, path)
+        fs, root = hadoop_fs(spark, path)
         listing = fs.listStatus(spark._jvm.org.apache.hadoop.fs.Path(root, "_delta_log"))
         found = {e: s.getPath() for s in listing if (e := log_entry(s.getPath().getName()))}
         texts = {v: _read_hadoop(spark, fs, p) for (k, v), p in found.items() if k == "commit"}
@@ -216,7 +212,7 @@ INVENTORY_VIEW = "llmlake_vacuum_inventory"
 def inventory(spark: SparkSession, path: str, protected: set[str]) -> dict[str, int]:
     """The data files under the table that vacuum may consider, with their bytes: all but
     the log and hidden folders, and but ``protected`` (the files of pinned versions)."""
-    fs, root = _fs(spark, path)
+    fs, root = hadoop_fs(spark, path)
     prefix = fs.makeQualified(root).toString().rstrip("/") + "/"
     listing, found = fs.listFiles(root, True), {}
     while listing.hasNext():
@@ -275,7 +271,7 @@ def measure(spark: SparkSession, name: str, path: str, pins: list[Any], params: 
 
 
 def missing_files(spark: SparkSession, path: str, files: set[str]) -> list[str]:
-    fs, root = _fs(spark, path)
+    fs, root = hadoop_fs(spark, path)
     jpath = spark._jvm.org.apache.hadoop.fs.Path
     return sorted(f for f in files if not fs.exists(jpath(root, f)))
 
