@@ -55,8 +55,9 @@ setup: $(UV)
 
 demo: setup
 	$(BIN)/dvc repro
+	@echo "Open reports/index.html: the whole pipeline at a glance (no server needed)"
 	@echo "Model: artifacts/model/ (reports/train.json; loss curves: dvc plots show)"
-	@echo "Reports: reports/ (<stage>.json metrics, dedup.html, gx/ data docs);"
+	@echo "Reports: reports/ (<stage>.json metrics, dedup.html, ablate.html, gx/ data docs);"
 	@echo "compare with dvc metrics diff HEAD, look with dvc plots show"
 	@echo "Drift of the incoming batch: reports/drift.json, reports/drift/*/index.html;"
 	@echo "act on it with llmlake retrain (see README: Monitoring and retraining)"

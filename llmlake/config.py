@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from llmlake.bounds import Bounded, bounded, fraction, interval_hours, seed_field
+from llmlake.config_ablate import AblateConfig
 from llmlake.config_clean import CleanConfig
 from llmlake.config_eval import EvaluateConfig, ExportConfig, PromoteConfig
 from llmlake.config_finetune import AugmentConfig, FinetuneConfig, TuneConfig
@@ -199,6 +200,7 @@ class Params(Bounded):
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
+    ablate: AblateConfig = field(default_factory=AblateConfig)
 
 
 def _type_name(tp: Any) -> str:

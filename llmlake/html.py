@@ -20,6 +20,8 @@ Example::
     >>> env = environment("llmlake")
     >>> env.from_string("<p>{{ text }}</p>").render(text="<script>alert(1)</script>")
     '<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>'
+    >>> dig({"a": {"b": 3}}, "a", "b"), dig({"a": 1}, "a", "b")
+    (3, None)
     >>> env.from_string("{{ missing }}").render()
     Traceback (most recent call last):
     ...
@@ -96,6 +98,16 @@ def render(package: str, template: str, **context: Any) -> str:
 def thousands(n: int | float) -> str:
     """``12,345`` for counts that people read."""
     return f"{n:,}"
+
+
+def dig(data: Any, *keys: str) -> Any:
+    """``data[k1][k2]...`` of a report's JSON, None where a level is missing or not a
+    mapping: pages show what a report holds, and a report of another shape is no crash."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
 
 
 def write_html(path: str | os.PathLike[str], html: str) -> Path:

@@ -168,6 +168,14 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("validate", "etl",
               "Validate a lake table with its Great Expectations suite (exit 1 on failure).",
               group="", items=("bronze", "silver", "gold", "sequences")),
+    StageSpec("ablate", "training",
+              "Train the same model on each data variant (raw, filtered, curated, one step "
+              "off) for the same tokens; score them on the held-out test split.",
+              group=""),
+    StageSpec("report", "monitoring",
+              "Write reports/index.html: the whole pipeline at a glance, from what the "
+              "stages reported.",
+              group=""),
 )
 
 

@@ -94,13 +94,17 @@ def write_reports(sh: Shell, cfg: DedupConfig, fate: DataFrame | None) -> dict[s
     sh.plot("splits", [{"split": k, "documents": v, "share": round(v / total, 4)}
                        for k, v in sorted(summary.get("splits", {}).items())])
     if summary["gold_documents"]:
-        write_html(spark, lake, metrics, sh.batch, this_run)
+        write_html(spark, lake, metrics, sh.batch, this_run, ngram=cfg.ngram)
     sh.log.info("dedup: %s", this_run)
     return sh.finish(metrics, tables=DEDUP_TABLES, this_run=this_run)
 
 
 def examples(spark: SparkSession, lake: Lake) -> list[dict[str, Any]]:
-    """The largest clusters, each with its survivor and one removed copy."""
+    """The largest clusters, each with its survivor and one removed copy, full texts.
+
+    The page diffs the whole texts and computes their Jaccard, so nothing is cut here; a
+    dozen pairs is little to fetch even at the longest documents the quality stage lets by.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -126,12 +130,14 @@ def examples(spark: SparkSession, lake: Lake) -> list[dict[str, Any]]:
 
 
 def write_html(spark: SparkSession, lake: Lake, metrics: dict[str, Any], batch: str,
-               this_run: dict[str, Any]) -> None:
+               this_run: dict[str, Any], *, ngram: int) -> None:
+    """``reports/dedup.html``; ``ngram`` is the config's shingle size, for the pairs' Jaccard."""
     from etl.dedup.html import render_dedup
     from llmlake.html import write_html as write_page
 
     page = render_dedup(
-        batch=batch, removed=this_run["removed"], splits=metrics.get("splits", {}),
+        batch=batch, ngram=ngram, removed=this_run["removed"],
+        gold_removed=metrics.get("removed_total", {}), splits=metrics.get("splits", {}),
         histogram=metrics.get("cluster_size_histogram", {}), examples=examples(spark, lake),
         summary={"new_documents": this_run["new_documents"], "kept": this_run["kept"],
                  "gold_documents": metrics.get("gold_documents", 0)})

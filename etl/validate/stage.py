@@ -9,8 +9,9 @@ This module owns the validation stage for every lake table registered in
   left out (and listed as skipped) when the suite parameter ``name`` is an empty list, for
   settings where empty means "no restriction".
 * ``run(params, table)``: reads the Delta table, validates it, prints one line per
-  expectation, writes ``reports/validate_<table>.json`` and data docs under
-  ``reports/gx/<table>/``, and returns whether the suite passed.
+  expectation, writes ``reports/validate_<table>.json`` (statistics, the failures in full
+  and ``expectations``: every expectation's type, column, success and unexpected figures)
+  and data docs under ``reports/gx/<table>/``, and returns whether the suite passed.
 
 Example::
 
@@ -103,6 +104,13 @@ class ValidationSummary:
             "successful": self.evaluated - self.failed,
             "failed": self.failed,
         }
+
+    def expectations(self) -> list[dict[str, Any]]:
+        """Every expectation's type, column, result and unexpected figures, passed ones too,
+        so a report can show the whole suite without GX's data docs (which need a CDN)."""
+        return [{"expectation": o.expectation, "column": o.column, "success": o.success,
+                 "unexpected_count": o.unexpected_count,
+                 "unexpected_percent": o.unexpected_percent} for o in self.outcomes]
 
 
 def load_suite(suite_path: str | Path) -> ExpectationSuite:
@@ -351,6 +359,7 @@ def _report(
         "success": summary.success,
         "statistics": summary.statistics(),
         "failed_expectations": [asdict(o) for o in summary.failures],
+        "expectations": summary.expectations(),
         "skipped_expectations": list(summary.skipped),
     }
 

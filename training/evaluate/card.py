@@ -43,6 +43,7 @@ import jinja2
 import yaml
 
 from llmlake.config_eval import EVAL_SPLITS
+from llmlake.html import dig
 from llmlake.lake import write_atomic
 
 CARD = "README.md"
@@ -85,15 +86,6 @@ def interval(ci: Any) -> str:
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
-def _get(record: Any, *keys: str) -> Any:
-    """``record[k1][k2]...``, or None where a level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(record, dict):
-            return None
-        record = record.get(key)
-    return record
-
-
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -111,7 +103,7 @@ def _table(head: list[str], rows: list[list[Any]]) -> dict[str, Any] | None:
 
 def languages(lineage: dict[str, Any]) -> list[str]:
     """The languages clean kept, most documents first."""
-    return [lang for lang, _ in _reasons(_get(lineage, "data", "clean", "kept_languages"))]
+    return [lang for lang, _ in _reasons(dig(lineage, "data", "clean", "kept_languages"))]
 
 
 def model_index(name: str, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -119,18 +111,18 @@ def model_index(name: str, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     that was not measured is left out, and so is a result without metrics."""
     def result(task: str, dataset: dict[str, Any], report: Any,
                metrics: list[tuple[str, str, str]]) -> dict[str, Any]:
-        values = [{"type": kind, "value": _number(_get(report, key)), "name": label}
+        values = [{"type": kind, "value": _number(dig(report, key)), "name": label}
                   for key, kind, label in metrics]
         return {"task": {"type": "text-generation", "name": task}, "dataset": dataset,
                 "metrics": [m for m in values if m["value"] is not None]}
 
-    version = _get(evaluation, "data", "gold/documents", "version")
+    version = dig(evaluation, "data", "gold/documents", "version")
     results = [result("Language modeling", {
         "name": "llmlake gold/documents", "type": "gold/documents", "split": split,
         **({"revision": str(version)} if version is not None else {})}, evaluation.get(split),
         [(key, key, f"{label} ({split})") for key, label in METRICS]) for split in EVAL_SPLITS]
     for task, report in sorted(_dict(evaluation.get("tasks")).items()):
-        split = {"split": report["split"]} if _get(report, "split") else {}
+        split = {"split": report["split"]} if dig(report, "split") else {}
         results.append(result(f"{task} (multiple choice)", {"name": task, "type": task, **split},
                               report, list(TASK_METRICS)))
     return [{"name": name, "results": [r for r in results if r["metrics"]]}]
@@ -138,7 +130,7 @@ def model_index(name: str, evaluation: dict[str, Any]) -> list[dict[str, Any]]:
 
 def front_matter(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     """The card's YAML metadata, as a mapping."""
-    arch = _get(lineage, "model", "arch") or _get(evaluation, "model", "arch")
+    arch = dig(lineage, "model", "arch") or dig(evaluation, "model", "arch")
     meta: dict[str, Any] = {}
     if languages(lineage):
         meta["language"] = languages(lineage)
@@ -155,13 +147,13 @@ def front_matter(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[st
 
 
 def _name(lineage: dict[str, Any], evaluation: dict[str, Any]) -> str:
-    return lineage.get("run") or _get(evaluation, "model", "run") or "llmlake-model"
+    return lineage.get("run") or dig(evaluation, "model", "run") or "llmlake-model"
 
 
 def details(lineage: dict[str, Any], evaluation: dict[str, Any]) -> list[list[Any]]:
     """Model details as (field, value) rows."""
-    model, preset = _dict(lineage.get("model")), _get(lineage, "params", "model", "preset")
-    arch = model.get("arch") or _get(evaluation, "model", "arch")
+    model, preset = _dict(lineage.get("model")), dig(lineage, "params", "model", "preset")
+    arch = model.get("arch") or dig(evaluation, "model", "arch")
     if arch == "hybrid" and model.get("attn_every"):
         arch = (f"hybrid (attention in every {model['attn_every']}th block, gated causal "
                 f"convolutions of width {fmt(model.get('conv_kernel'))} between)")
@@ -172,18 +164,18 @@ def details(lineage: dict[str, Any], evaluation: dict[str, Any]) -> list[list[An
         ["Architecture", arch], ["Preset", preset], ["Layers", model.get("n_layer")],
         ["Attention heads", model.get("n_head")], ["Width", model.get("n_embd")],
         ["MLP width", "automatic (8/3 of the width)" if hidden == 0 else hidden],
-        ["Parameters", _get(evaluation, "model", "params")],
+        ["Parameters", dig(evaluation, "model", "params")],
         ["Context", model.get("context")], ["Vocabulary", model.get("vocab_size")],
-        ["Tokenizer sha256", _get(lineage, "tables", "gold/sequences", "tokenizer")
-         or _get(lineage, "data", "tokenizer", "tokenizer_sha256")],
-        ["Weights sha256", _get(evaluation, "model", "weights_sha256")],
+        ["Tokenizer sha256", dig(lineage, "tables", "gold/sequences", "tokenizer")
+         or dig(lineage, "data", "tokenizer", "tokenizer_sha256")],
+        ["Weights sha256", dig(evaluation, "model", "weights_sha256")],
     ]
 
 
 def table_versions(lineage: dict[str, Any]) -> tuple[list[list[Any]], str | None]:
     """Rows (table, path, version, made by) of every table the model came from, the
     sequences it trained on first; and the error that cut the chain short, if one did."""
-    seq = _dict(_get(lineage, "tables", "gold/sequences"))
+    seq = _dict(dig(lineage, "tables", "gold/sequences"))
     rows = []
     if seq:
         rows.append(["gold/sequences", seq.get("table") or seq.get("path"), seq.get("version"),
@@ -243,11 +235,11 @@ def flow(data: dict[str, Any]) -> list[list[Any]]:
 def splits(lineage: dict[str, Any]) -> list[list[Any]]:
     """(split, gold documents, tokens, sequences) rows: the tokenize stage's counts, else
     the shard headers older lineage kept."""
-    gold = _dict(_get(lineage, "data", "dedup", "splits"))
-    tokens = _dict(_get(lineage, "data", "tokenize", "splits")) or _dict(lineage.get("shards"))
+    gold = _dict(dig(lineage, "data", "dedup", "splits"))
+    tokens = _dict(dig(lineage, "data", "tokenize", "splits")) or _dict(lineage.get("shards"))
     names = [s for s in SPLITS if s in gold or s in tokens]
     return [[s, gold.get(s) if not isinstance(gold.get(s), dict) else None,
-             _get(tokens, s, "tokens"), _get(tokens, s, "sequences")] for s in names]
+             dig(tokens, s, "tokens"), dig(tokens, s, "sequences")] for s in names]
 
 
 def training_data(lineage: dict[str, Any]) -> dict[str, Any]:
@@ -259,7 +251,7 @@ def training_data(lineage: dict[str, Any]) -> dict[str, Any]:
         "recorded": bool(data),
         "languages": _table(["Language", "Documents kept"], _reasons(kept)),
         "files": _table(["Source file", "Records read", "Documents", "Quarantined", "Skipped"],
-                        [[path, *(_get(f, k) for k in ("read", "documents", "quarantined",
+                        [[path, *(dig(f, k) for k in ("read", "documents", "quarantined",
                                                         "skipped"))]
                          for path, f in sorted(_dict(ingest.get("per_file")).items())]),
         "tables": _table(["Table", "Path", "Version", "Made by"], versions),
@@ -271,15 +263,15 @@ def training_data(lineage: dict[str, Any]) -> dict[str, Any]:
         "dropped": _table(["Drop reason", "Documents"], _reasons(clean.get("dropped_by_reason"))),
         "pii": _table(["PII kind", "Redactions"], _reasons(clean.get("pii_redactions"))),
         "splits": _table(["Split", "Gold documents", "Tokens", "Sequences"], splits(lineage)),
-        "clusters": _get(data, "dedup", "clusters_with_copies"),
+        "clusters": dig(data, "dedup", "clusters_with_copies"),
         "tokenizer": _dict(data.get("tokenizer")),
-        "seq_len": _get(data, "tokenize", "seq_len"),
+        "seq_len": dig(data, "tokenize", "seq_len"),
     }
 
 
 def procedure(lineage: dict[str, Any]) -> list[list[Any]]:
     """Training procedure as (field, value) rows, from ``params.train`` and the run."""
-    t, git = _dict(_get(lineage, "params", "train")), _dict(lineage.get("git"))
+    t, git = _dict(dig(lineage, "params", "train")), _dict(lineage.get("git"))
     revision = git.get("revision")
     if revision and git.get("dirty"):
         revision = f"{revision} (with uncommitted changes)"
@@ -327,7 +319,7 @@ def evaluation_tables(evaluation: dict[str, Any]) -> dict[str, Any]:
                       f"{fmt(r.get('accuracy'))} {interval(r.get('accuracy_ci'))}".strip(),
                       f"{fmt(r.get('macro_f1'))} {interval(r.get('macro_f1_ci'))}".strip(),
                       r.get("chance"), r.get("normalize")])
-    data = [[t, _get(info, "path"), _get(info, "version")]
+    data = [[t, dig(info, "path"), dig(info, "version")]
             for t, info in sorted(_dict(evaluation.get("data")).items())]
     return {
         "data": _table(["Table", "Path", "Version"], data),
@@ -345,12 +337,12 @@ def bias_table(bias: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, An
     report is missing."""
     rows = []
     for name, c in sorted(_dict(bias.get("categories")).items()):
-        means = _counts(_get(c, "term_means"))
-        favoured = _get(c, "favoured") or (max(means, key=means.__getitem__) if means else None)
-        rows.append([name, _get(c, "pairs"), _get(c, "mean_gap"), _get(c, "worst_gap"),
+        means = _counts(dig(c, "term_means"))
+        favoured = dig(c, "favoured") or (max(means, key=means.__getitem__) if means else None)
+        rows.append([name, dig(c, "pairs"), dig(c, "mean_gap"), dig(c, "worst_gap"),
                      favoured])
     if not rows:
-        gaps = _dict(_get(evaluation, "bias", "categories"))
+        gaps = _dict(dig(evaluation, "bias", "categories"))
         rows = [[name, None, gap, None, None] for name, gap in sorted(gaps.items())]
     source = bias if bias.get("categories") else _dict(evaluation.get("bias"))
     return {"table": _table(["Category", "Probes", "Mean gap", "Worst gap", "Favoured term"],
@@ -361,19 +353,19 @@ def bias_table(bias: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, An
 
 def facts(lineage: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
     """The figures the summary and the limitations speak of."""
-    kept = _counts(_get(lineage, "data", "clean", "kept_languages"))
+    kept = _counts(dig(lineage, "data", "clean", "kept_languages"))
     main = max(kept, key=kept.__getitem__) if kept else None
     share = kept[main] / sum(kept.values()) if main and sum(kept.values()) else None
-    train_tokens = (_get(lineage, "data", "tokenize", "splits", "train", "tokens")
-                    or _get(lineage, "shards", "train", "tokens"))
+    train_tokens = (dig(lineage, "data", "tokenize", "splits", "train", "tokens")
+                    or dig(lineage, "shards", "train", "tokens"))
     return {
-        "arch": _get(lineage, "model", "arch") or _get(evaluation, "model", "arch"),
-        "params": _get(evaluation, "model", "params"),
+        "arch": dig(lineage, "model", "arch") or dig(evaluation, "model", "arch"),
+        "params": dig(evaluation, "model", "params"),
         "train_tokens": train_tokens,
         "languages": languages(lineage),
         "main_language": main if share is not None and share >= MAIN_LANGUAGE_SHARE else None,
         "main_share": share,
-        "pii_total": _total(_get(lineage, "data", "clean", "pii_redactions")),
+        "pii_total": _total(dig(lineage, "data", "clean", "pii_redactions")),
         "parent": _dict(lineage.get("parent")) or None,
         "parent_recorded": "parent" in lineage,
     }

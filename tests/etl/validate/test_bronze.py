@@ -205,6 +205,10 @@ def test_run_writes_report_and_data_docs(good_lake, make_params, capsys):
     assert report["success"] is True
     assert report["failed_expectations"] == []
     assert report["statistics"]["failed"] == 0
+    assert len(report["expectations"]) == report["statistics"]["evaluated"]
+    assert {"expectation": "expect_column_values_to_be_unique", "column": "doc_id",
+            "success": True, "unexpected_count": 0, "unexpected_percent": 0.0} \
+        in report["expectations"]
     assert report["suite_parameters"]["bronze_min_rows"] == 100
     index = lake.report("gx") / "bronze" / "index.html"
     assert index.is_file()

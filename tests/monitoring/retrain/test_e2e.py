@@ -39,6 +39,7 @@ SMALL = {
     "tune": {"trials": 3, "max_steps": 10, "eval_every": 5, "grace_period": 5,
              "grid": {"train.lr": [0.003, 0.01]}, "ranges": {"train.lr": [0.001, 0.01]}},
     "validate": {"bronze_min_rows": 10, "silver_min_rows": 10, "gold_min_rows": 10},
+    "ablate": {"tokens": 4096, "seeds": 2, "task_examples": 20, "bootstrap": 100},
 }
 
 
@@ -89,6 +90,18 @@ def read(repo: Path, name: str) -> dict:
 def history(repo: Path) -> list[dict]:
     path = repo / "reports" / "retrain_history.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_the_pipeline_ends_with_the_ablation_and_the_overview_page(repo):
+    repo, _ = repo
+    ablation = read(repo, "reports/ablate.json")
+    assert ablation["order"] == yaml.safe_load((repo / "params.yaml").read_text())[
+        "ablate"]["variants"]
+    assert all(len(v["bits_per_byte_runs"]) == 2 for v in ablation["variants"].values())
+    sections = read(repo, "reports/report.json")["sections"]
+    assert all(status == "present" for status in sections.values()), sections
+    page = (repo / "reports" / "index.html").read_text()
+    assert 'href="ablate.html"' in page and 'href="dedup.html"' in page
 
 
 def test_finetune_and_tune_run_as_dvc_experiments(repo):
