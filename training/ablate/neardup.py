@@ -8,8 +8,9 @@ its settings (``dedup`` params) and its signatures (:mod:`etl.dedup.minhash`): t
 normalized-text hash for exact copies, LSH bands for candidates, the exact Jaccard of
 shingle sets against ``dedup.threshold`` when ``dedup.verify`` is on.
 
-New documents are taken in ``doc_id`` order; the first of a group of copies is kept, as
-the stage keeps the first ``doc_id`` of a new cluster.
+New documents are taken in ``doc_id`` order and the first of a group of copies is kept
+(the stage keeps the earliest ``fetched_at`` first; for a training sample either copy
+serves). ``dedup.url_dedup`` is not applied: these are texts, not pages.
 
 Example::
 

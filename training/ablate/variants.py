@@ -11,7 +11,7 @@ recorded, never a copy of it:
   ``gopher_repetition``, ``c4``, ``fineweb``, ``pii``): the clean stage rerun with that step
   off on the rows whose verdict or text it can change (:func:`needs_reclean`), the others as
   silver has them; then deduplicated as curated is (:mod:`training.ablate.neardup`);
-* ``no_near_dedup``: gold and the copies near-dedup removed (exact dedup still on);
+* ``no_near_dedup``: gold and the copies near-dedup removed (exact copies stay out);
 * ``no_dedup``: silver's kept rows, as ``filtered``.
 
 Whatever the variant, no document of the held-out splits (gold's ``val`` and ``test``) nor
