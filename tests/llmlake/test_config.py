@@ -141,7 +141,7 @@ def test_the_walk_finds_every_section_and_the_nested_clean_filters():
     sections = {key.split(".")[0] for key in keys}
     assert sections == {"spark", "sample", "ingest", "clean", "dedup", "tokenizer", "tokenize",
                         "model", "train", "ray", "evaluate", "promote", "serve", "monitor",
-                        "finetune", "augment", "tune", "validate", "lake"}
+                        "finetune", "augment", "tune", "validate", "ablate", "lake"}
     assert {"dedup.bands", "clean.gopher_quality.min_words", "clean.c4.max_word_length",
             "clean.gopher_repetition.max_dup_10gram_char_frac"} <= keys
     assert "spark.ui" not in keys  # bools are not numbers here
