@@ -4,8 +4,8 @@
 them: its documents, bytes and tokens (estimated from the share a run tokenized when the
 budget did not need them all), how many times the budget repeated it (``epochs``), the
 figures over seeds, and its difference to ``curated`` with the verdict
-(:mod:`training.ablate.signals`). The page shows the same rows, a chart of bits per byte
-with each variant's spread over seeds, and a sentence per verdict.
+(:mod:`training.ablate.signals`). The page shows the same rows and a chart of each
+variant's difference to ``curated`` with its interval.
 
 Example::
 
@@ -36,7 +36,6 @@ VERDICTS = {
     "within_noise": ("within noise", "a difference smaller than the noise"),
     "one_seed": ("one seed", "one seed: the training noise is unknown (set ablate.seeds >= 2)"),
 }
-TONES = {"worse": "#cf222e", "better": "#1a7f37", "reference": "#59636e"}
 
 
 def verdict_text(verdict: str) -> str:
@@ -49,12 +48,17 @@ def ablate_metrics(params: Params, variants: Mapping[str, Variant],
     cfg, held, context = params.ablate, setup["held"], params.train.context
     labels = np.array([ex.label for ex in held.examples], dtype=np.int64)
     steps = steps_for(cfg.tokens, cfg.batch_size, context)
-    rows = {}
+    rows: dict[str, dict[str, Any]] = {}
     for name, v in variants.items():
+        twin = same_as.get(name)
+        if twin in rows:  # the same runs: the same figures, measured once
+            rows[name] = {**rows[twin], "same_as": twin, "notes": v.notes,
+                          "held_out_copies": v.held_out_copies}
+            continue
         row = _size(v, runs[name])
-        row.update(same_as=same_as.get(name), held_out_copies=v.held_out_copies, notes=v.notes,
+        row.update(same_as=twin, held_out_copies=v.held_out_copies, notes=v.notes,
                    **variant_signals(runs[name], held.nbytes, labels, cfg.bootstrap, cfg.seed))
-        if name == REFERENCE or same_as.get(name) == REFERENCE:
+        if name == REFERENCE or twin == REFERENCE:
             row["vs_reference"] = None
             row["verdict"] = "reference" if name == REFERENCE else "same_data"
         else:
@@ -66,7 +70,9 @@ def ablate_metrics(params: Params, variants: Mapping[str, Variant],
         "reference": REFERENCE, "headline": "bits_per_byte",
         "tokens": steps * cfg.batch_size * context, "steps": steps,
         "seeds": [cfg.seed + i for i in range(cfg.seeds)],
-        "model": _model(setup["model"]),
+        "model": {"arch": setup["model"].arch, "params": runs[REFERENCE][0]["params"],
+                  "context": setup["model"].context, "n_layer": setup["model"].n_layer,
+                  "n_embd": setup["model"].n_embd},
         "held_out": {"split": "test", "documents": len(held.nbytes),
                      "bytes": int(held.nbytes.sum()), "task_examples": len(held.examples)},
         "task": "next_sentence",
@@ -93,14 +99,6 @@ def _mean(values: Any) -> float | None:
     return round(sum(known) / len(known), 5) if known else None
 
 
-def _model(model_cfg: Any) -> dict[str, Any]:
-    from training.model import LanguageModel
-
-    return {"arch": model_cfg.arch, "params": LanguageModel(model_cfg).num_params(),
-            "context": model_cfg.context, "n_layer": model_cfg.n_layer,
-            "n_embd": model_cfg.n_embd}
-
-
 def write_reports(sh: Shell, params: Params, variants: Mapping[str, Variant],
                   runs: Mapping[str, Sequence[dict[str, Any]]], same_as: Mapping[str, str],
                   setup: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,25 +108,13 @@ def write_reports(sh: Shell, params: Params, variants: Mapping[str, Variant],
     metrics["model"]["preset"] = params.model.preset
     sh.plot("bits_per_byte", [{"variant": n, "bits_per_byte": r["bits_per_byte"]}
                               for n, r in metrics["variants"].items()])
-    page = render("training.ablate", "ablate.html.j2", m=metrics, chart=_chart(metrics),
-                  gaps=_gaps(metrics), verdicts=VERDICTS)
+    page = render("training.ablate", "ablate.html.j2", m=metrics, gaps=_gaps(metrics),
+                  verdicts=VERDICTS)
     write_html(sh.lake.report("ablate.html"), page)
     for name, row in metrics["variants"].items():
         sh.log.info("ablate: %-16s %s bits/byte, %s", name, row["bits_per_byte"],
                     verdict_text(row["verdict"]))
     return metrics
-
-
-def _chart(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Bars of bits per byte, whiskers one standard deviation over seeds each side."""
-    rows = []
-    for name, r in metrics["variants"].items():
-        bpb, sd = r["bits_per_byte"] or 0.0, r["bits_per_byte_std"]
-        rows.append({"label": name, "value": bpb,
-                     "lo": bpb - sd if sd else None, "hi": bpb + sd if sd else None,
-                     "text": f"{bpb:.4f}" + (f" ± {sd:.4f}" if sd else ""),
-                     "tone": TONES.get(r["verdict"], "#0969da")})
-    return rows
 
 
 def _gaps(metrics: Mapping[str, Any]) -> dict[str, Any]:

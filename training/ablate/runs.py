@@ -123,7 +123,8 @@ def train_run(model_cfg: Any, loop_cfg: TrainConfig, seqs: np.ndarray, held: Hel
     state = loop.run(report=lambda state, save: None)
     last = [r for r in state.log if r.get("val_loss") not in ("", None)]
     return loop.model.eval(), {
-        "steps": state.step, "train_loss": _last(state.log, "train_loss"),
+        "steps": state.step, "params": loop.model.num_params(),
+        "train_loss": _last(state.log, "train_loss"),
         "val_loss": last[-1]["val_loss"] if last else None,
         "train_seconds": round(time.monotonic() - started, 2)}
 
